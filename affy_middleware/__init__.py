@@ -1,0 +1,48 @@
+"""Server-side AFFY affiliate attribution for Python web apps.
+
+Wrap the app, decorate the signup and checkout views::
+
+    from affy_middleware import AffyMiddleware, track_registration, track_payment
+
+    app.wsgi_app = AffyMiddleware(app.wsgi_app)
+"""
+
+from ._asgi import AffyASGIMiddleware
+from ._client import AffyClient, AsyncAffyClient
+from ._decorators import (
+    identify,
+    report_payment,
+    report_registration,
+    set_lead_value,
+    track_payment,
+    track_registration,
+)
+from ._delivery import flush, shutdown, stats
+from ._errors import AffyAPIError, AffyConfigError, AffyError
+from ._settings import Settings
+from ._visit import Visit, current_visit
+from ._wsgi import AffyMiddleware
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AffyMiddleware",
+    "AffyASGIMiddleware",
+    "track_registration",
+    "track_payment",
+    "identify",
+    "set_lead_value",
+    "report_registration",
+    "report_payment",
+    "current_visit",
+    "Visit",
+    "Settings",
+    "AffyClient",
+    "AsyncAffyClient",
+    "flush",
+    "shutdown",
+    "stats",
+    "AffyError",
+    "AffyConfigError",
+    "AffyAPIError",
+]

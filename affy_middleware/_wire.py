@@ -1,0 +1,228 @@
+"""What goes over the wire: the API paths (one table) and the queued ``Event``."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass, field
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any, Final, Literal
+
+__all__ = [
+    "API_PATHS",
+    "EventKind",
+    "Event",
+    "encode_body",
+    "decode_body",
+    "lead_value",
+    "click_body",
+    "registration_body",
+    "registration_lead_body",
+    "payment_body",
+]
+
+EventKind = Literal["click", "registration", "registration_lead", "payment"]
+
+#: Every AFFY path in one place. AFFY's docs cut the two lead paths short; one edit here
+#: fixes them everywhere (client, sandbox, tests).
+API_PATHS: Final[dict[str, str]] = {
+    "click": "/api/v1/tracking/click",
+    "registration": "/api/v1/tracking/registration",
+    "registration_lead": "/api/v1/tracking/lead/registration",
+    "payment": "/api/v1/tracking/lead/payment",
+    "status": "/api/v1/tracking/status/{session_id}",
+}
+
+
+def _encode_value(value: Any) -> str:
+    if isinstance(value, Decimal):
+        # A JSON number with its cents as written: Decimal("99.00") -> 99.00, never 99.0000001.
+        return format(value, "f")
+    if isinstance(value, dict):
+        return _encode_object(value)
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _encode_object(body: dict[str, Any]) -> str:
+    return "{" + ",".join(f"{json.dumps(k)}:{_encode_value(v)}" for k, v in body.items()) + "}"
+
+
+def encode_body(body: dict[str, Any]) -> bytes:
+    """Serialise a JSON body; ``Decimal`` values become exact JSON numbers (``99.00``)."""
+    return _encode_object(body).encode("utf-8")
+
+
+def decode_body(raw: bytes | str) -> dict[str, Any]:
+    """The inverse of :func:`encode_body`: JSON numbers with a fraction come back as Decimal."""
+    value = json.loads(raw, parse_float=Decimal)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value
+
+
+@dataclass(slots=True)
+class Event:
+    """One tracking call waiting to be delivered.
+
+    ``body`` is the JSON body exactly as AFFY expects it (camelCase keys). ``event_id`` is
+    made once, at enqueue time, and sent as ``Idempotency-Key`` on every attempt.
+    ``order_key`` groups the events of one visit so they are delivered in order.
+    """
+
+    kind: EventKind
+    body: dict[str, Any]
+    order_key: str | None = None
+    event_id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created_at: float = field(default_factory=time.time)
+
+    @property
+    def path(self) -> str:
+        return API_PATHS[self.kind]
+
+    def encoded(self) -> bytes:
+        return encode_body(self.body)
+
+    def to_record(self) -> bytes:
+        """A self-contained JSON record (for the spool)."""
+        return encode_body(
+            {
+                "kind": self.kind,
+                "eventId": self.event_id,
+                "orderKey": self.order_key,
+                "createdAt": self.created_at,
+                "body": self.body,
+            }
+        )
+
+    @classmethod
+    def from_record(cls, raw: bytes | str) -> Event:
+        data = decode_body(raw)
+        return cls(
+            kind=data["kind"],
+            body=data["body"],
+            order_key=data.get("orderKey"),
+            event_id=data["eventId"],
+            created_at=float(data["createdAt"]),
+        )
+
+
+# -- request bodies, shared by the client, the middleware and the decorators ------------
+
+_CENTS = Decimal("0.01")
+
+
+def lead_value(value: object) -> Decimal:
+    """Validate an amount: int, float, Decimal or numeric str; finite and >= 0.
+
+    Returned as a Decimal with cents (``99`` -> ``Decimal("99.00")``). Raises ``ValueError``
+    at the call site for anything else (a programming error, not a visitor's input).
+    """
+    if isinstance(value, bool):
+        raise ValueError(f"lead value must be a number, got {value!r}")
+    if isinstance(value, Decimal):
+        amount = value
+    elif isinstance(value, int):
+        amount = Decimal(value)
+    elif isinstance(value, float):
+        amount = Decimal(repr(value))  # 19.99 -> Decimal("19.99"), not the binary expansion
+    elif isinstance(value, str):
+        try:
+            amount = Decimal(value.strip())
+        except ArithmeticError:
+            raise ValueError(f"lead value must be numeric, got {value!r}") from None
+    else:
+        raise ValueError(f"lead value must be a number, got {type(value).__name__}")
+    if not amount.is_finite():
+        raise ValueError(f"lead value must be finite, got {value!r}")
+    if amount < 0:
+        raise ValueError(f"lead value must be >= 0, got {value!r}")
+    return amount.quantize(_CENTS, rounding=ROUND_HALF_UP)
+
+
+def _require(name: str, value: str | None) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _compact(body: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in body.items() if v is not None}
+
+
+def click_body(
+    client_id: int,
+    *,
+    affiliate_reference: str,
+    click_id: str,
+    session_id: str,
+    clicked_url: str | None = None,
+    referrer_url: str | None = None,
+    user_agent: str | None = None,
+    source: str | None = None,
+) -> dict[str, Any]:
+    return _compact(
+        {
+            "clientId": client_id,
+            "affiliateReference": _require("affiliate_reference", affiliate_reference),
+            "clickId": _require("click_id", click_id),
+            "sessionId": _require("session_id", session_id),
+            "clickedUrl": clicked_url,
+            "referrerUrl": referrer_url,
+            "userAgent": user_agent,
+            "source": source,
+        }
+    )
+
+
+def registration_body(
+    *,
+    click_id: str,
+    email: str | None = None,
+    customer_id: str | None = None,
+    customer_name: str | None = None,
+) -> dict[str, Any]:
+    return _compact(
+        {
+            "clickId": _require("click_id", click_id),
+            "email": email,
+            "customerId": None if customer_id is None else str(customer_id),
+            "customerName": customer_name,
+        }
+    )
+
+
+def registration_lead_body(
+    client_id: int,
+    *,
+    session_id: str,
+    customer_email: str | None = None,
+    customer_name: str | None = None,
+) -> dict[str, Any]:
+    return _compact(
+        {
+            "clientId": client_id,
+            "leadType": "REGISTRATION",
+            "customerEmail": customer_email,
+            "customerName": customer_name,
+            "sessionId": _require("session_id", session_id),
+        }
+    )
+
+
+def payment_body(
+    client_id: int,
+    *,
+    session_id: str,
+    lead_value: Decimal,
+    customer_email: str | None = None,
+) -> dict[str, Any]:
+    return _compact(
+        {
+            "clientId": client_id,
+            "leadType": "PAYMENT",
+            "customerEmail": customer_email,
+            "leadValue": lead_value,
+            "sessionId": _require("session_id", session_id),
+        }
+    )

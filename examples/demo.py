@@ -1,0 +1,3 @@
+"""`make demo`: placeholder until the example shop exists."""
+
+print("affy_middleware demo: coming soon")
