@@ -1,0 +1,271 @@
+"""The sandbox's SQLite storage: accepted events, attribution links, the request log."""
+
+from __future__ import annotations
+
+import collections
+import sqlite3
+import threading
+import time
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from .._wire import decode_body
+
+__all__ = ["Store", "Accepted", "AffiliateRow"]
+
+#: Requests kept in the in-memory request log (oldest dropped first).
+REQUEST_LOG_SIZE = 200_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS events (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    kind TEXT NOT NULL,
+    idempotency_key TEXT,
+    body TEXT NOT NULL,
+    received_at REAL NOT NULL,
+    affiliate_reference TEXT,
+    session_id TEXT,
+    click_id TEXT,
+    lead_value TEXT,
+    response TEXT NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS events_by_key ON events(idempotency_key)
+    WHERE idempotency_key IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS clicks_by_click_id ON events(click_id) WHERE kind = 'click';
+CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, kind);
+"""
+
+_COLUMNS = (
+    "id, kind, idempotency_key, body, received_at, affiliate_reference, session_id, "
+    "click_id, lead_value, response"
+)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of recording one call: the row id and the response body to send."""
+
+    event_id: int
+    response: str
+    duplicate: bool
+
+
+@dataclass(frozen=True)
+class AffiliateRow:
+    """One dashboard line: what one affiliate brought in."""
+
+    affiliate_reference: str
+    clicks: int
+    registrations: int
+    payments: int
+    revenue: Decimal
+
+
+class Store:
+    """Thread-safe storage over one SQLite connection (``":memory:"`` or a file)."""
+
+    def __init__(self, path: str | None = None) -> None:
+        self.path = path or ":memory:"
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        if self.path != ":memory:":
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        self._requests: collections.deque[dict[str, Any]] = collections.deque(
+            maxlen=REQUEST_LOG_SIZE
+        )
+        self._duplicates = 0
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- writes -------------------------------------------------------------------------
+
+    def record(
+        self,
+        kind: str,
+        *,
+        idempotency_key: str | None,
+        body: str,
+        affiliate_reference: str | None = None,
+        session_id: str | None = None,
+        click_id: str | None = None,
+        lead_value: Decimal | None = None,
+        respond: Any,
+    ) -> Accepted:
+        """Insert one accepted call, unless its key (or, for a click, its click id) is known.
+
+        ``respond(event_id) -> str`` builds the response body once the row id is known; a
+        duplicate gets the original response back and adds no row.
+        """
+        with self._lock:
+            previous = self._find_duplicate(kind, idempotency_key, click_id)
+            if previous is not None:
+                self._duplicates += 1
+                return Accepted(previous[0], previous[1], duplicate=True)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                cursor = self._db.execute(
+                    "INSERT INTO events (kind, idempotency_key, body, received_at, "
+                    "affiliate_reference, session_id, click_id, lead_value, response) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, '')",
+                    (
+                        kind,
+                        idempotency_key,
+                        body,
+                        time.time(),
+                        affiliate_reference,
+                        session_id,
+                        click_id,
+                        None if lead_value is None else str(lead_value),
+                    ),
+                )
+                event_id = int(cursor.lastrowid or 0)
+                response = str(respond(event_id))
+                self._db.execute(
+                    "UPDATE events SET response = ? WHERE id = ?", (response, event_id)
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            return Accepted(event_id, response, duplicate=False)
+
+    def _find_duplicate(
+        self, kind: str, idempotency_key: str | None, click_id: str | None
+    ) -> tuple[int, str] | None:
+        if idempotency_key is not None:
+            row = self._db.execute(
+                "SELECT id, response FROM events WHERE idempotency_key = ?", (idempotency_key,)
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), str(row[1])
+        if kind == "click" and click_id is not None:
+            row = self._db.execute(
+                "SELECT id, response FROM events WHERE kind = 'click' AND click_id = ?",
+                (click_id,),
+            ).fetchone()
+            if row is not None:
+                return int(row[0]), str(row[1])
+        return None
+
+    def log_request(
+        self, method: str, path: str, status: int, idempotency_key: str | None, duplicate: bool
+    ) -> None:
+        entry = {
+            "method": method,
+            "path": path,
+            "status": status,
+            "idempotency_key": idempotency_key,
+            "duplicate": duplicate,
+            "time": time.time(),
+        }
+        with self._lock:
+            self._requests.append(entry)
+
+    def reset(self) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM events")
+            self._requests.clear()
+            self._duplicates = 0
+
+    # -- reads --------------------------------------------------------------------------
+
+    def find_click(self, click_id: str | int) -> dict[str, Any] | None:
+        """A click by our string click id, or by AFFY's integer id."""
+        column = "id" if isinstance(click_id, int) else "click_id"
+        return self._one(
+            f"SELECT {_COLUMNS} FROM events WHERE kind = 'click' AND {column} = ?", (click_id,)
+        )
+
+    def latest_click(self, session_id: str) -> dict[str, Any] | None:
+        return self._one(
+            f"SELECT {_COLUMNS} FROM events WHERE kind = 'click' AND session_id = ? "
+            "ORDER BY id DESC LIMIT 1",
+            (session_id,),
+        )
+
+    def events(self, kind: str | None = None) -> list[dict[str, Any]]:
+        """Accepted events, oldest first, each with its body decoded (Decimal kept exact)."""
+        query = f"SELECT {_COLUMNS} FROM events"
+        params: tuple[Any, ...] = ()
+        if kind is not None:
+            query += " WHERE kind = ?"
+            params = (kind,)
+        with self._lock:
+            rows = self._db.execute(query + " ORDER BY id", params).fetchall()
+        return [_event(row) for row in rows]
+
+    def latest_events(self, limit: int) -> list[dict[str, Any]]:
+        with self._lock:
+            rows = self._db.execute(
+                f"SELECT {_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (limit,)
+            ).fetchall()
+        return [_event(row) for row in rows]
+
+    def counts(self) -> tuple[int, int]:
+        """(accepted events, logged requests)."""
+        with self._lock:
+            events = int(self._db.execute("SELECT COUNT(*) FROM events").fetchone()[0])
+            return events, len(self._requests)
+
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return [dict(entry) for entry in self._requests]
+
+    def duplicates(self) -> int:
+        with self._lock:
+            return self._duplicates
+
+    def affiliates(self) -> list[AffiliateRow]:
+        """Clicks, registrations, payments and revenue per affiliate (unattributed last)."""
+        with self._lock:
+            counts = self._db.execute(
+                "SELECT COALESCE(affiliate_reference, ''), kind, COUNT(*) FROM events GROUP BY 1, 2"
+            ).fetchall()
+            values = self._db.execute(
+                "SELECT COALESCE(affiliate_reference, ''), lead_value FROM events "
+                "WHERE kind = 'payment'"
+            ).fetchall()
+        table: dict[str, dict[str, int]] = collections.defaultdict(dict)
+        for affiliate, kind, count in counts:
+            table[affiliate][kind] = int(count)
+        revenue: dict[str, Decimal] = collections.defaultdict(Decimal)
+        for affiliate, value in values:
+            revenue[affiliate] += Decimal(value or "0")
+        rows = [
+            AffiliateRow(
+                affiliate_reference=affiliate,
+                clicks=kinds.get("click", 0),
+                registrations=kinds.get("registration", 0) + kinds.get("registration_lead", 0),
+                payments=kinds.get("payment", 0),
+                revenue=revenue[affiliate],
+            )
+            for affiliate, kinds in table.items()
+        ]
+        rows.sort(key=lambda row: (row.affiliate_reference == "", row.affiliate_reference))
+        return rows
+
+    def _one(self, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
+        with self._lock:
+            row = self._db.execute(query, params).fetchone()
+        return None if row is None else _event(row)
+
+
+def _event(row: tuple[Any, ...]) -> dict[str, Any]:
+    (event_id, kind, key, body, received_at, affiliate, session_id, click_id, value, response) = row
+    return {
+        "id": int(event_id),
+        "kind": kind,
+        "idempotency_key": key,
+        "body": decode_body(body),
+        "received_at": float(received_at),
+        "affiliate_reference": affiliate,
+        "session_id": session_id,
+        "click_id": click_id,
+        "lead_value": None if value is None else Decimal(value),
+        "response": decode_body(response) if response else None,
+    }

@@ -1,0 +1,19 @@
+"""Shared fixtures: a real sandbox AFFY on 127.0.0.1, fresh for every test."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from affy_middleware.sandbox import SandboxServer
+
+#: The API key every test sandbox requires on authenticated calls.
+TEST_API_KEY = "test-key"
+
+
+@pytest.fixture
+def sandbox() -> Iterator[SandboxServer]:
+    """A local AFFY over real HTTP (port 0, in memory, api_key "test-key")."""
+    with SandboxServer(port=0, api_key=TEST_API_KEY, db=None) as server:
+        yield server
