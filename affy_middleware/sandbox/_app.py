@@ -164,17 +164,18 @@ class SandboxApp:
                 f"Idempotency-Key: must be 1 to {MAX_KEY} printable characters",
                 field="Idempotency-Key",
             )
-        self._check_auth(request)
         path = request.path
         if path.startswith(_STATUS_PREFIX) and path != _STATUS_PREFIX:
             if request.method not in ("GET", "HEAD"):
                 raise BadRequest("use GET for the status call", status=405)
+            self._check_auth(request)
             return _json(_api.status(self.store, path[len(_STATUS_PREFIX) :])), False
         handler = _POST_HANDLERS.get(path)
         if handler is None:
             raise BadRequest(f"no such API path: {path[:200]}", status=404)
         if request.method != "POST":
             raise BadRequest(f"use POST for {path}", status=405)
+        self._check_auth(request)
         raw = _read_body(request)
         body = parse_json(raw)
         accepted = handler(self.store, body, raw.decode("utf-8"), key)
