@@ -1,0 +1,242 @@
+"""What AFFY answers: typed result models, and error responses mapped to exceptions."""
+
+from __future__ import annotations
+
+import email.utils
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import httpx
+
+from ._errors import (
+    AffyAPIError,
+    AffyAuthError,
+    AffyNotFoundError,
+    AffyRateLimitError,
+    AffyServerError,
+    AffyValidationError,
+)
+from ._wire import decode_body
+
+__all__ = [
+    "ClickResult",
+    "RegistrationResult",
+    "LeadResult",
+    "PaymentResult",
+    "StatusResult",
+    "parse_retry_after",
+    "error_for_response",
+    "response_body",
+]
+
+#: Characters of a non-JSON error body quoted in the exception message.
+_SNIPPET = 200
+
+
+def _str(data: Mapping[str, Any], key: str) -> str | None:
+    value = data.get(key)
+    return None if value is None else str(value)
+
+
+def _int(data: Mapping[str, Any], key: str) -> int | None:
+    value = data.get(key)
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return None
+
+
+def _decimal(data: Mapping[str, Any], key: str) -> Decimal | None:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, Decimal, str)):
+        return None
+    try:
+        return Decimal(value)
+    except ArithmeticError:
+        return None
+
+
+@dataclass(frozen=True)
+class ClickResult:
+    """AFFY's answer to a click: its own integer ``click_id`` for our click."""
+
+    success: bool
+    click_id: int | None
+    session_id: str | None
+    message: str | None
+    #: The whole JSON answer, fields we do not model included.
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClickResult:
+        return cls(
+            success=bool(data.get("success", True)),
+            click_id=_int(data, "clickId"),
+            session_id=_str(data, "sessionId"),
+            message=_str(data, "message"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    """AFFY's answer to a registration by click id."""
+
+    success: bool
+    lead_id: int | None
+    click_id: int | None
+    message: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> RegistrationResult:
+        return cls(
+            success=bool(data.get("success", True)),
+            lead_id=_int(data, "leadId"),
+            click_id=_int(data, "clickId"),
+            message=_str(data, "message"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class LeadResult:
+    """AFFY's answer to a lead (registration lead by session, or payment)."""
+
+    success: bool
+    lead_id: int | None
+    lead_value: Decimal | None
+    conversion_source: str | None
+    message: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> LeadResult:
+        return cls(
+            success=bool(data.get("success", True)),
+            lead_id=_int(data, "leadId"),
+            lead_value=_decimal(data, "leadValue"),
+            conversion_source=_str(data, "conversionSource"),
+            message=_str(data, "message"),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class PaymentResult(LeadResult):
+    """AFFY's answer to a payment lead; ``lead_value`` is exact (``Decimal("99.00")``)."""
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PaymentResult:
+        lead = LeadResult.from_json(data)
+        return cls(
+            success=lead.success,
+            lead_id=lead.lead_id,
+            lead_value=lead.lead_value,
+            conversion_source=lead.conversion_source,
+            message=lead.message,
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class StatusResult:
+    """What AFFY knows about a session: whether an affiliate referred it, and which."""
+
+    session_id: str | None
+    has_affiliate: bool
+    affiliate_reference: str | None
+    click_id: str | None
+    #: When the attributed click happened, as AFFY wrote it (ISO 8601).
+    clicked_at: str | None
+    raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> StatusResult:
+        return cls(
+            session_id=_str(data, "sessionId"),
+            has_affiliate=bool(data.get("hasAffiliate", False)),
+            affiliate_reference=_str(data, "affiliateReference"),
+            click_id=_str(data, "clickId"),
+            clicked_at=_str(data, "clickedAt"),
+            raw=data,
+        )
+
+
+def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
+    """``Retry-After`` in seconds from now (delta-seconds or an HTTP date), else None."""
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        seconds = float(text)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        if when.tzinfo is None:
+            return None
+        seconds = when.timestamp() - (time.time() if now is None else now)
+    if not math.isfinite(seconds):
+        return None
+    return max(seconds, 0.0)
+
+
+def response_body(response: httpx.Response) -> dict[str, Any]:
+    """A 2xx answer's JSON object; an empty or non-JSON body counts as ``{}``."""
+    if not response.content:
+        return {}
+    try:
+        return decode_body(response.content)
+    except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
+        return {}
+
+
+def _error_words(response: httpx.Response) -> tuple[str | None, str]:
+    try:
+        data = decode_body(response.content)
+    except (ValueError, RecursionError):
+        data = None
+    if data is not None:
+        error, message = data.get("error"), data.get("message")
+        if isinstance(message, str) and message.strip():
+            return (error if isinstance(error, str) else None), message[:1000]
+        if isinstance(error, str) and error.strip():
+            return error, error[:1000]
+    text = response.content[:_SNIPPET].decode("utf-8", "replace").strip()
+    reason = response.reason_phrase or "Error"
+    return reason, (text or f"AFFY answered HTTP {response.status_code} without a message")
+
+
+def error_for_response(response: httpx.Response, *, secret: str | None = None) -> AffyAPIError:
+    """The exception for a non-2xx answer, carrying the status and AFFY's message.
+
+    ``secret`` (the API key) is cut out of AFFY's words, in case a server echoes it.
+    """
+    status = response.status_code
+    error, message = _error_words(response)
+    if secret:
+        message = message.replace(secret, "***")
+        error = None if error is None else error.replace(secret, "***")
+    retry_after = parse_retry_after(response.headers.get("Retry-After"))
+    if status in (401, 403):
+        return AffyAuthError(message, status_code=status, error=error)
+    if status == 404:
+        return AffyNotFoundError(message, status_code=status, error=error)
+    if status == 429:
+        return AffyRateLimitError(message, status_code=status, error=error, retry_after=retry_after)
+    if status == 408 or status >= 500:
+        return AffyServerError(message, status_code=status, error=error, retry_after=retry_after)
+    if 400 <= status < 500:
+        return AffyValidationError(message, status_code=status, error=error)
+    return AffyAPIError(
+        f"unexpected HTTP {status} from AFFY: {message}", status_code=status, error=error
+    )
