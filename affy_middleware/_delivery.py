@@ -1,21 +1,24 @@
-"""Delivery: the queue between the request thread and AFFY.
+"""Delivery: the queue between the request thread and AFFY, one per ``Settings``.
 
-PLACEHOLDER IMPLEMENTATION. The interface below is the contract the middleware, the
-decorators and the testing plugin rely on; the internals are to be replaced by the real
-dispatcher (bounded queue, retries, spool, fork safety).
+The middleware and the decorators call ``dispatcher_for(settings).enqueue(event)``; the
+module-level :func:`flush`, :func:`shutdown` and :func:`stats` act on every dispatcher of
+the process. The machinery lives in ``_worker`` (queue and threads), ``_retry`` (backoff
+and the pipeline-wide pause) and ``_spool`` (the SQLite outbox). What is guaranteed, and
+what is not, is written down in ``docs/delivery.md``.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
-import queue
+import os
 import threading
+import time
 from collections.abc import Iterator, Mapping
-
-import httpx
 
 from ._settings import Settings
 from ._wire import Event
+from ._worker import Dispatcher, capture_stack
 
 __all__ = [
     "Dispatcher",
@@ -28,83 +31,28 @@ __all__ = [
     "stats",
 ]
 
-
-class Dispatcher:
-    """Delivers events for one ``Settings``. ``enqueue`` never blocks and never raises."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.settings = settings
-        self._queue: queue.Queue[Event] = queue.Queue(settings.queue_size)
-        self._thread: threading.Thread | None = None
-        self._lock = threading.Lock()
-        self._sent = 0
-
-    def enqueue(self, event: Event) -> bool:
-        """Offer an event; True when accepted for delivery."""
-        if _capture_stack:
-            _capture_stack[-1].append(event)
-            return True
-        if not self.settings.active:
-            return False
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            return False
-        self._ensure_thread()
-        return True
-
-    def _ensure_thread(self) -> None:
-        with self._lock:
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, daemon=True, name="affy")
-                self._thread.start()
-
-    def _run(self) -> None:
-        headers = (
-            {"Authorization": f"Bearer {self.settings.api_key}"} if self.settings.api_key else {}
-        )
-        with httpx.Client(base_url=self.settings.api_url, headers=headers) as client:
-            while True:
-                event = self._queue.get()
-                try:
-                    client.post(
-                        event.path,
-                        content=event.encoded(),
-                        headers={
-                            "Idempotency-Key": event.event_id,
-                            "Content-Type": "application/json",
-                        },
-                    )
-                    self._sent += 1
-                except Exception:
-                    pass
-                finally:
-                    self._queue.task_done()
-
-    def flush(self, timeout: float | None = None) -> bool:
-        self._queue.join()
-        return True
-
-    def shutdown(self, timeout: float | None = None) -> None:
-        self.flush(timeout)
-
-    def stats(self) -> dict[str, int]:
-        return {"sent": self._sent, "queued": self._queue.qsize()}
-
-
 _dispatchers: dict[Settings, Dispatcher] = {}
 _registry_lock = threading.Lock()
 _default: Settings | None = None
-_capture_stack: list[list[Event]] = []
 
 
 def dispatcher_for(settings: Settings) -> Dispatcher:
-    """The process's one dispatcher for these settings (created on first use)."""
+    """The process's one dispatcher for these settings (created on first use). With a
+    spool, creating it starts delivery at once, so rows left by an earlier process are
+    replayed without waiting for a new event."""
+    dispatcher = _dispatchers.get(settings)
+    if dispatcher is not None:
+        return dispatcher
     with _registry_lock:
         dispatcher = _dispatchers.get(settings)
         if dispatcher is None:
             dispatcher = _dispatchers[settings] = Dispatcher(settings)
-        return dispatcher
+            created = True
+        else:
+            created = False
+    if created and settings.spool_path is not None:
+        dispatcher.start()
+    return dispatcher
 
 
 def configure_default(settings: Settings) -> None:
@@ -123,27 +71,69 @@ def default_settings() -> Settings:
 
 @contextlib.contextmanager
 def capture() -> Iterator[list[Event]]:
-    """Capture every enqueued event (instead of sending it) while the block runs."""
+    """Capture every enqueued event (instead of sending it) while the block runs::
+
+        with capture() as events:
+            report_payment("9.99", session_id="s1")
+        assert events[0].kind == "payment"
+
+    Process-wide (events enqueued by other threads are captured too), and captured even
+    when the settings are inactive (no client id). Nothing is sent meanwhile.
+    """
     events: list[Event] = []
-    _capture_stack.append(events)
+    capture_stack.append(events)
     try:
         yield events
     finally:
-        _capture_stack.remove(events)
+        capture_stack.remove(events)
 
 
 def flush(timeout: float | None = None) -> bool:
-    return all(d.flush(timeout) for d in list(_dispatchers.values()))
+    """Wait (at most ``timeout`` seconds in all; None: each dispatcher's
+    ``flush_timeout``) until every accepted event was delivered. True if all were."""
+    dispatchers = list(_dispatchers.values())
+    if timeout is None:
+        return all([d.flush(None) for d in dispatchers])
+    end = time.monotonic() + max(0.0, timeout)
+    return all([d.flush(max(0.0, end - time.monotonic())) for d in dispatchers])
 
 
 def shutdown(timeout: float | None = None) -> None:
+    """Flush (bounded by ``timeout`` in all), then stop the delivery threads."""
+    budget = timeout
+    if budget is None:
+        budget = max((d.settings.flush_timeout for d in _dispatchers.values()), default=0.0)
+    end = time.monotonic() + max(0.0, budget)
     for d in list(_dispatchers.values()):
-        d.shutdown(timeout)
+        d.shutdown(max(0.0, end - time.monotonic()))
 
 
 def stats() -> Mapping[str, int]:
+    """Counters summed over the process's dispatchers: enqueued, sent, retried, failed,
+    dropped (and dropped_<reason>), queued, in_flight, spooled, ..."""
     total: dict[str, int] = {}
     for d in list(_dispatchers.values()):
         for key, value in d.stats().items():
             total[key] = total.get(key, 0) + value
     return total
+
+
+def _at_exit() -> None:
+    """One short, bounded flush at interpreter exit (``AFFY_FLUSH_TIMEOUT``)."""
+    dispatchers = list(_dispatchers.values())
+    budget = max((d.settings.flush_timeout for d in dispatchers), default=0.0)
+    end = time.monotonic() + budget
+    for d in dispatchers:
+        with contextlib.suppress(Exception):
+            d.shutdown(max(0.0, end - time.monotonic()), final=True)
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock
+    _registry_lock = threading.Lock()
+    for d in list(_dispatchers.values()):
+        d._after_fork()
+
+
+atexit.register(_at_exit)
+os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -1,0 +1,237 @@
+"""The SQLite outbox (``AFFY_SPOOL_PATH``): events survive crashes, deploys and outages.
+
+Every event is written here before ``enqueue`` returns and deleted only once AFFY accepted
+it (or refused it for good with a 4xx). Several processes may share one file: a process
+*claims* the rows it is going to send by writing its identity and a lease expiry into them,
+inside one ``BEGIN IMMEDIATE`` transaction, so two processes never claim the same row. A
+live process renews its leases; rows of a process that died are claimable at once when it
+ran on this host (its pid no longer exists), and by anyone once their lease expires.
+
+Durability: WAL with ``synchronous=NORMAL`` survives a killed process (the case that
+matters here), not necessarily a power cut of the machine.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+
+from ._wire import Event
+
+__all__ = ["Spool", "DEFAULT_LEASE"]
+
+#: Seconds a claim holds when not renewed (a live process renews every quarter of it).
+DEFAULT_LEASE = 60.0
+#: Milliseconds a writer waits for another process's write lock before giving up.
+DEFAULT_BUSY_TIMEOUT_MS = 2000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS affy_outbox (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    event_id TEXT NOT NULL UNIQUE,
+    record BLOB NOT NULL,
+    created_at REAL NOT NULL,
+    owner_host TEXT,
+    owner_pid INTEGER,
+    owner_token TEXT,
+    lease_until REAL NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS affy_outbox_owner ON affy_outbox (owner_token);
+CREATE INDEX IF NOT EXISTS affy_outbox_pid ON affy_outbox (owner_host, owner_pid);
+"""
+
+
+def _host_identity() -> str:
+    """This host and pid namespace: a pid is only meaningful inside both."""
+    try:
+        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        namespace = "-"
+    return f"{socket.gethostname()}/{namespace}"
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    except OSError:
+        return True
+    try:  # A killed child its parent has not reaped yet is a zombie: dead for us.
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+class Spool:
+    """One process's handle on the outbox file. Thread-safe; open a new one after fork."""
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        lease: float = DEFAULT_LEASE,
+        busy_timeout_ms: int = DEFAULT_BUSY_TIMEOUT_MS,
+    ) -> None:
+        self.path = path
+        self.lease = lease
+        self.host = _host_identity()
+        self.pid = os.getpid()
+        self.token = uuid.uuid4().hex
+        self._lock = threading.Lock()
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        self._db = sqlite3.connect(
+            path,
+            timeout=busy_timeout_ms / 1000,
+            isolation_level=None,  # autocommit; explicit BEGIN IMMEDIATE for claims
+            check_same_thread=False,
+        )
+        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    # -- writing ----------------------------------------------------------------------
+
+    def add(self, event: Event, *, claimed: bool) -> None:
+        """Store an event; ``claimed`` rows are leased to this process (it holds them in
+        memory), unclaimed ones wait for whoever has room. Raises sqlite3.Error."""
+        record = event.to_record()
+        with self._lock:
+            if claimed:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at,"
+                    " owner_host, owner_pid, owner_token, lease_until)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        event.event_id,
+                        record,
+                        event.created_at,
+                        self.host,
+                        self.pid,
+                        self.token,
+                        time.time() + self.lease,
+                    ),
+                )
+            else:
+                self._db.execute(
+                    "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at)"
+                    " VALUES (?, ?, ?)",
+                    (event.event_id, record, event.created_at),
+                )
+
+    def delete(self, event_id: str) -> None:
+        """AFFY accepted (or finally refused) the event: forget it."""
+        with self._lock:
+            self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,))
+
+    def release(self, event_ids: Iterable[str]) -> None:
+        """Give rows back (at shutdown) so the next process may claim them at once."""
+        ids = [(event_id, self.token) for event_id in event_ids]
+        if not ids:
+            return
+        with self._lock:
+            self._db.executemany(
+                "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL,"
+                " owner_token = NULL, lease_until = 0 WHERE event_id = ? AND owner_token = ?",
+                ids,
+            )
+
+    def renew(self) -> int:
+        """Extend the lease of every row this process holds; returns how many."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE affy_outbox SET lease_until = ? WHERE owner_token = ?",
+                (time.time() + self.lease, self.token),
+            )
+            return cursor.rowcount
+
+    def claim(self, limit: int) -> list[Event]:
+        """Lease up to ``limit`` rows nobody holds (unclaimed, lease expired, or held by a
+        dead process on this host), oldest first, and return their events."""
+        if limit <= 0:
+            return []
+        now = time.time()
+        with self._lock:
+            dead = self._dead_owners(now)
+            if not dead and not self._claimable(now):
+                return []  # the common case, without taking the write lock
+            marks = ",".join("?" * len(dead))
+            dead_clause = f" OR (owner_host = ? AND owner_pid IN ({marks}))" if dead else ""
+            params: list[object] = [now]
+            if dead:
+                params += [self.host, *dead]
+            params.append(self.token)
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                rows = self._db.execute(
+                    "SELECT seq, record FROM affy_outbox"
+                    " WHERE (owner_token IS NULL OR lease_until < ?" + dead_clause + ")"
+                    # Our own rows are in our memory already, even if a renewal ran late.
+                    " AND (owner_token IS NULL OR owner_token != ?)"
+                    " ORDER BY seq LIMIT ?",
+                    (*params, limit),
+                ).fetchall()
+                self._db.executemany(
+                    "UPDATE affy_outbox SET owner_host = ?, owner_pid = ?, owner_token = ?,"
+                    " lease_until = ? WHERE seq = ?",
+                    [(self.host, self.pid, self.token, now + self.lease, seq) for seq, _ in rows],
+                )
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+        events = []
+        for _, record in rows:
+            with contextlib.suppress(ValueError, KeyError, TypeError):
+                events.append(Event.from_record(record))
+        return events
+
+    def _claimable(self, now: float) -> bool:
+        row = self._db.execute(
+            "SELECT 1 FROM affy_outbox WHERE owner_token IS NULL OR"
+            " (lease_until < ? AND owner_token != ?) LIMIT 1",
+            (now, self.token),
+        ).fetchone()
+        return row is not None
+
+    def _dead_owners(self, now: float) -> list[int]:
+        pids = [
+            pid
+            for (pid,) in self._db.execute(
+                "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = ?"
+                " AND owner_token != ? AND lease_until >= ?",
+                (self.host, self.token, now),
+            )
+            if isinstance(pid, int)
+        ]
+        return [pid for pid in pids if pid != self.pid and not _pid_alive(pid)]
+
+    # -- reading ----------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Rows in the outbox, whoever holds them."""
+        with self._lock:
+            (n,) = self._db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()
+            return int(n)
+
+    def has_rows(self) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM affy_outbox LIMIT 1").fetchone() is not None
+
+    def close(self) -> None:
+        with self._lock, contextlib.suppress(sqlite3.Error):
+            self._db.close()
