@@ -132,7 +132,7 @@ def test_lead_for_a_session_without_click_is_recorded_unattributed(
 
 def test_requests_log_keeps_failed_calls(sandbox: SandboxServer, http: httpx.Client) -> None:
     click(http, clientId="nope")
-    click(http, headers=None)
+    click(http)
     http.post(API_PATHS["click"], json=CLICK, headers={"Idempotency-Key": "k-1"})
     log = sandbox.requests()
     assert [entry["status"] for entry in log] == [400, 201, 200]
