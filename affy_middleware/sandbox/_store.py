@@ -6,6 +6,7 @@ import collections
 import sqlite3
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -94,7 +95,7 @@ class Store:
         session_id: str | None = None,
         click_id: str | None = None,
         lead_value: Decimal | None = None,
-        respond: Any,
+        respond: Callable[[int], str],
     ) -> Accepted:
         """Insert one accepted call, unless its key (or, for a click, its click id) is known.
 
@@ -124,7 +125,7 @@ class Store:
                     ),
                 )
                 event_id = int(cursor.lastrowid or 0)
-                response = str(respond(event_id))
+                response = respond(event_id)
                 self._db.execute(
                     "UPDATE events SET response = ? WHERE id = ?", (response, event_id)
                 )
