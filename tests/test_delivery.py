@@ -1,0 +1,433 @@
+"""The Dispatcher's own rules, with an injected sender (no network): acceptance and bounds,
+per-visit order, parallelism, retries, the pipeline pause, bounded flush/shutdown, sync
+mode and capture. The same behaviour over real HTTP is in test_delivery_sandbox.py."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from affy_middleware import _delivery
+from affy_middleware._delivery import Dispatcher, capture
+from affy_middleware._errors import (
+    AffyNetworkError,
+    AffyRateLimitError,
+    AffyServerError,
+    AffyValidationError,
+)
+from affy_middleware._retry import Breaker, RetryPolicy
+from affy_middleware._settings import Settings
+from affy_middleware._wire import Event, lead_value, payment_body
+
+FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
+
+
+def payment(session: str = "s1", amount: str = "9.99", **kw: object) -> Event:
+    body = payment_body(1, session_id=session, lead_value=lead_value(amount))
+    return Event(kind="payment", body=body, order_key=session, **kw)  # type: ignore[arg-type]
+
+
+class Recorder:
+    """A sender that records calls; ``fail`` decides per call whether to raise."""
+
+    def __init__(
+        self,
+        fail: Callable[[Event, int], Exception | None] | None = None,
+        delay: float = 0.0,
+    ) -> None:
+        self.calls: list[tuple[float, Event]] = []
+        self.fail = fail
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.active = 0
+        self.max_active = 0
+        self.release = threading.Event()
+        self.release.set()
+
+    def __call__(self, event: Event) -> dict[str, object]:
+        with self.lock:
+            self.calls.append((time.monotonic(), event))
+            n = len(self.calls)
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+        try:
+            self.release.wait(10)
+            if self.delay:
+                threading.Event().wait(self.delay)  # stands in for network latency
+            error = self.fail(event, n) if self.fail else None
+            if error is not None:
+                raise error
+            return {"success": True}
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    @property
+    def events(self) -> list[Event]:
+        return [event for _, event in self.calls]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(client_id=1, api_url="http://127.0.0.1:9", flush_timeout=2.0)
+
+
+@pytest.fixture
+def made() -> Iterator[list[Dispatcher]]:
+    dispatchers: list[Dispatcher] = []
+    yield dispatchers
+    for d in dispatchers:
+        d.shutdown(0.5)
+
+
+@pytest.fixture
+def make(made: list[Dispatcher], settings: Settings) -> Callable[..., Dispatcher]:
+    def factory(send: Recorder, policy: RetryPolicy = FAST, **changes: object) -> Dispatcher:
+        d = Dispatcher(settings.replace(**changes), send=send, retry_policy=policy)
+        made.append(d)
+        return d
+
+    return factory
+
+
+def test_delivers_each_event_once_and_counts(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder()
+    d = make(rec)
+    events = [payment(f"s{i}") for i in range(50)]
+    assert all(d.enqueue(e) for e in events)
+    assert d.flush(5)
+    assert sorted(e.event_id for e in rec.events) == sorted(e.event_id for e in events)
+    s = d.stats()
+    assert (s["enqueued"], s["sent"], s["dropped"], s["queued"], s["in_flight"]) == (
+        50,
+        50,
+        0,
+        0,
+        0,
+    )
+    for key in (
+        "retried",
+        "failed",
+        "dropped_queue_full",
+        "dropped_rejected",
+        "dropped_expired",
+        "spooled",
+    ):
+        assert s[key] == 0
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        pytest.param({"client_id": None}, id="no-client-id"),
+        pytest.param({"enabled": False}, id="disabled"),
+        pytest.param({"delivery": "off"}, id="delivery-off"),
+    ],
+)
+def test_inactive_settings_accept_nothing(
+    make: Callable[..., Dispatcher], changes: dict[str, object]
+) -> None:
+    rec = Recorder()
+    d = make(rec, **changes)
+    assert d.enqueue(payment()) is False
+    assert d.flush(1)
+    assert rec.calls == []
+    assert d.stats()["enqueued"] == 0
+    assert d._gen.threads == []  # no thread started for nothing
+
+
+def test_worker_starts_lazily(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder()
+    d = make(rec)
+    assert d._gen.threads == []
+    d.enqueue(payment())
+    assert len(d._gen.threads) == 1 and d._gen.threads[0].daemon
+    assert d.flush(2)
+
+
+def test_queue_bound_by_count_drops_and_logs_once(
+    make: Callable[..., Dispatcher], caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = Recorder()
+    rec.release.clear()  # AFFY hangs: nothing leaves the queue
+    d = make(rec, queue_size=5)
+    caplog.set_level(logging.WARNING, "affy_middleware")
+    results = [d.enqueue(payment(f"s{i}")) for i in range(12)]
+    assert results == [True] * 5 + [False] * 7
+    s = d.stats()
+    assert s["dropped_queue_full"] == 7 and s["dropped"] == 7
+    assert s["queued"] + s["in_flight"] == 5
+    assert len([r for r in caplog.records if "queue is full" in r.getMessage()]) == 1
+    rec.release.set()
+    assert d.flush(5)
+    assert len(rec.calls) == 5
+
+
+def test_queue_bound_by_bytes(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder()
+    rec.release.clear()
+    d = make(rec, queue_bytes=4096)
+    big = Event(kind="click", body={"clientId": 1, "userAgent": "x" * 1500}, order_key="v")
+    assert d.enqueue(big) and d.enqueue(Event(kind="click", body=dict(big.body)))
+    assert d.enqueue(Event(kind="click", body=dict(big.body))) is False
+    assert d.stats()["dropped_queue_full"] == 1
+    rec.release.set()
+    assert d.flush(5)
+
+
+def test_enqueue_never_raises(make: Callable[..., Dispatcher]) -> None:
+    d = make(Recorder())
+    broken = Event(kind="click", body=None)  # type: ignore[arg-type]
+    assert d.enqueue(broken) is False
+
+
+def test_per_visit_order_with_parallel_visits(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder(delay=0.005)
+    d = make(rec, max_in_flight=4)
+    sent_order: list[Event] = []
+    for step in range(5):
+        for visit in range(8):
+            event = Event(kind="click", body={"step": step, "visit": visit}, order_key=f"v{visit}")
+            sent_order.append(event)
+            assert d.enqueue(event)
+    assert d.flush(10)
+    for visit in range(8):
+        steps = [e.body["step"] for e in rec.events if e.body["visit"] == visit]
+        assert steps == [0, 1, 2, 3, 4]
+    assert 1 < rec.max_active <= 4
+
+
+def test_same_visit_never_in_flight_twice(make: Callable[..., Dispatcher]) -> None:
+    in_flight: set[str] = set()
+    overlap: list[str] = []
+    lock = threading.Lock()
+
+    def fail(event: Event, n: int) -> Exception | None:
+        return None
+
+    class Checking(Recorder):
+        def __call__(self, event: Event) -> dict[str, object]:
+            with lock:
+                if event.order_key in in_flight:
+                    overlap.append(str(event.order_key))
+                in_flight.add(str(event.order_key))
+            try:
+                return super().__call__(event)
+            finally:
+                with lock:
+                    in_flight.discard(str(event.order_key))
+
+    rec = Checking(fail=fail, delay=0.002)
+    d = make(rec, max_in_flight=8)
+    for i in range(60):
+        d.enqueue(Event(kind="click", body={"i": i}, order_key=f"v{i % 3}"))
+    assert d.flush(10)
+    assert overlap == []
+    assert len(rec.calls) == 60
+
+
+def test_retries_with_the_same_event_then_succeeds(make: Callable[..., Dispatcher]) -> None:
+    errors = [AffyNetworkError("refused"), AffyServerError("boom", status_code=502)]
+    rec = Recorder(fail=lambda e, n: errors[n - 1] if n <= len(errors) else None)
+    d = make(rec)
+    event = payment()
+    assert d.enqueue(event)
+    assert d.flush(5)
+    assert [e.event_id for e in rec.events] == [event.event_id] * 3  # same Idempotency-Key
+    s = d.stats()
+    assert (s["sent"], s["retried"], s["failed"], s["dropped"]) == (1, 2, 2, 0)
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        pytest.param(
+            AffyValidationError("sessionId is required", status_code=400, error="Bad Request"),
+            id="400",
+        ),
+        pytest.param(AffyValidationError("no", status_code=422, error="Unprocessable"), id="422"),
+    ],
+)
+def test_4xx_is_dropped_counted_logged_once_and_the_queue_moves_on(
+    make: Callable[..., Dispatcher], caplog: pytest.LogCaptureFixture, error: Exception
+) -> None:
+    bad = {"bad1", "bad2", "bad3"}
+    rec = Recorder(fail=lambda e, n: error if e.order_key in bad else None)
+    d = make(rec)
+    caplog.set_level(logging.WARNING, "affy_middleware")
+    for key in ["bad1", "ok1", "bad2", "ok2", "bad3", "ok3"]:
+        d.enqueue(payment(key))
+    assert d.flush(5)
+    assert len(rec.calls) == 6  # never retried
+    s = d.stats()
+    assert (s["sent"], s["dropped_rejected"], s["retried"]) == (3, 3, 0)
+    logged = [r.getMessage() for r in caplog.records if "refused" in r.getMessage()]
+    assert len(logged) == 1 and error.message in logged[0]  # type: ignore[attr-defined]
+
+
+def test_events_older_than_the_deadline_are_given_up(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder()
+    d = make(rec, retry_deadline=1.0)
+    old = payment(created_at=time.time() - 5)
+    d.enqueue(old)
+    d.enqueue(payment("fresh"))
+    assert d.flush(5)
+    assert [e.order_key for e in rec.events] == ["fresh"]
+    assert d.stats()["dropped_expired"] == 1
+
+
+def test_retry_after_holds_back_every_request(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder(
+        fail=lambda e, n: AffyRateLimitError("slow", retry_after=0.6) if n == 1 else None
+    )
+    d = make(rec, max_in_flight=1)
+    for i in range(4):
+        d.enqueue(payment(f"s{i}"))
+    assert d.flush(5)
+    times = [t for t, _ in rec.calls]
+    assert len(times) == 5
+    assert min(times[1:]) - times[0] >= 0.6
+
+
+def test_outage_pauses_the_whole_pipeline(make: Callable[..., Dispatcher]) -> None:
+    down = threading.Event()
+    down.set()
+    rec = Recorder(
+        fail=lambda e, n: AffyServerError("down", status_code=503) if down.is_set() else None
+    )
+    policy = RetryPolicy(base=0.1, cap=0.4, failure_threshold=3, min_pause=0.05)
+    d = make(rec, policy, max_in_flight=8)
+    for i in range(40):
+        d.enqueue(payment(f"s{i}"))
+    assert d.flush(1.5) is False  # AFFY is down for this whole window
+    during = len(rec.calls)
+    # Without the pause: 8 threads x (1.5 s / ~0.1 s backoff) = 100+ requests.
+    assert during <= 8 + 2 + 1.5 / 0.05
+    assert d.stats()["pauses"] >= 1
+    down.clear()
+    assert d.flush(5)
+    assert d.stats()["sent"] == 40
+    assert len({e.event_id for e in rec.events}) == 40
+
+
+def test_breaker_only_the_probe_lengthens_the_pause() -> None:
+    policy = RetryPolicy(base=1.0, cap=100.0, failure_threshold=3, min_pause=0.0)
+    breaker = Breaker(policy, rand=lambda: 1.0)
+    for _ in range(3):
+        breaker.failure(0.0, probe=False, retry_after=None)
+    assert breaker.paused_until == 2.0 and breaker.level == 1
+    for _ in range(5):  # requests that were already out fail too
+        breaker.failure(0.1, probe=False, retry_after=None)
+    assert breaker.paused_until == 2.0
+    assert breaker.wait_time(2.5) is None and breaker.admit() is True  # the probe
+    assert breaker.wait_time(2.5) == 0.5  # others wait for its answer
+    breaker.failure(2.6, probe=True, retry_after=None)
+    assert breaker.paused_until == 2.6 + 4.0
+    breaker.success()
+    assert breaker.wait_time(7.0) is None and breaker.admit() is False
+
+
+def test_flush_and_shutdown_are_bounded_when_affy_hangs(
+    make: Callable[..., Dispatcher], caplog: pytest.LogCaptureFixture
+) -> None:
+    rec = Recorder()
+    rec.release.clear()
+    d = make(rec)
+    for i in range(5):
+        d.enqueue(payment(f"s{i}"))
+    start = time.monotonic()
+    assert d.flush(0.3) is False
+    d.shutdown(0.3)
+    assert time.monotonic() - start < 1.5
+    assert d.stats()["dropped_shutdown"] >= 4  # the one in flight belongs to its thread
+    assert any("not delivered at shutdown" in r.getMessage() for r in caplog.records)
+    rec.release.set()
+
+
+def test_shutdown_interrupts_a_backoff(make: Callable[..., Dispatcher]) -> None:
+    slow = RetryPolicy(base=30.0, cap=30.0, failure_threshold=100)
+    rec = Recorder(
+        fail=lambda e, n: AffyServerError("x", status_code=500),
+    )
+    d = make(rec, slow)
+    d.enqueue(payment())
+    thread = d._gen.threads[0]
+    assert d.flush(0.2) is False
+    d.shutdown(2.0)
+    thread.join(2.0)
+    assert not thread.is_alive()
+
+
+def test_enqueue_after_shutdown_starts_again(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder()
+    d = make(rec)
+    d.enqueue(payment("a"))
+    d.shutdown(2)
+    assert d.enqueue(payment("b"))
+    assert d.flush(2)
+    assert [e.order_key for e in rec.events] == ["a", "b"]
+
+
+def test_sync_mode_sends_inline(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder(fail=lambda e, n: AffyServerError("x", status_code=503) if n == 1 else None)
+    d = make(rec, delivery="sync")
+    assert d.enqueue(payment("a")) is True
+    assert len(rec.calls) == 2 and d._gen.threads == []
+    assert d.stats()["sent"] == 1 and d.stats()["retried"] == 1
+
+
+def test_sync_mode_returns_false_and_never_raises(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder(fail=lambda e, n: AffyValidationError("bad", status_code=400))
+    d = make(rec, delivery="sync")
+    assert d.enqueue(payment()) is False
+    assert d.stats()["dropped_rejected"] == 1
+    rec.fail = lambda e, n: RuntimeError("a bug in a sender")
+    assert d.enqueue(payment()) is False
+
+
+def test_sync_mode_gives_up_within_its_budget(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder(fail=lambda e, n: AffyRateLimitError("slow", retry_after=30))
+    d = make(rec, delivery="sync", timeout=0.5, flush_timeout=0.5)
+    start = time.monotonic()
+    assert d.enqueue(payment()) is False
+    assert time.monotonic() - start < 0.5
+    assert d.stats()["dropped_unsent"] == 1
+    assert d.enqueue(payment()) is False  # paused: not even tried
+    assert len(rec.calls) == 1
+
+
+def test_capture_takes_events_instead_of_sending(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder()
+    d = make(rec)
+    inactive = make(rec, client_id=None)
+    with capture() as events:
+        assert d.enqueue(payment("a"))
+        assert inactive.enqueue(payment("b"))
+        assert _delivery.flush(0.1)
+    assert [e.order_key for e in events] == ["a", "b"]
+    assert rec.calls == [] and d.stats()["enqueued"] == 0
+
+
+def test_module_level_functions_cover_every_dispatcher(settings: Settings) -> None:
+    s = settings.replace(delivery="sync", api_url="http://127.0.0.1:9", timeout=0.2)
+    d = _delivery.dispatcher_for(s)
+    assert _delivery.dispatcher_for(s) is d
+    assert set(_delivery.stats()) >= {
+        "enqueued",
+        "sent",
+        "retried",
+        "failed",
+        "dropped_queue_full",
+        "dropped_rejected",
+        "dropped_expired",
+        "dropped",
+        "queued",
+        "in_flight",
+        "spooled",
+    }
+    assert _delivery.flush(0.5) is True
+    _delivery.shutdown(0.5)
