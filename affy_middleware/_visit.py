@@ -119,6 +119,8 @@ class Visit:
     customer_id: str | None = None
     customer_name: str | None = None
     lead_value: Decimal | None = None
+    #: The request method (the decorators report on POST/PUT/PATCH by default).
+    method: str = "GET"
     #: The middleware's settings (events of this visit go to their dispatcher).
     settings: Settings | None = field(default=None, repr=False, compare=False)
     #: The server-level request: the WSGI environ or the ASGI scope.
@@ -379,7 +381,7 @@ class Attribution:
             _, ref, source = referral_from_query(query, self.settings.ref_params)
         if click_id is None and session_id is None and ref is None:
             return None
-        visit = Visit(click_id, session_id, settings=self.settings, native=native)
+        visit = Visit(click_id, session_id, method=method, settings=self.settings, native=native)
         companion = cookies.get(self.companion_cookie) if click_id else None
         known = False
         if companion is not None and click_id is not None:

@@ -1,0 +1,1 @@
+"""Runnable examples (importable so the demo and the tests can build them)."""
