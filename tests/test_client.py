@@ -432,3 +432,10 @@ async def test_async_errors(sandbox: SandboxServer) -> None:
     async with AsyncAffyClient(sandbox.settings(api_url=closed_port_url())) as affy:
         with pytest.raises(AffyNetworkError):
             await affy.status("s")
+
+
+def test_a_redirect_is_not_followed_and_not_retryable() -> None:
+    moved = httpx.Response(301, headers={"Location": "https://elsewhere.test/"}, text="")
+    with mock_client(lambda request: moved) as affy, pytest.raises(AffyAPIError) as info:
+        affy.status("s")
+    assert info.value.status_code == 301 and not info.value.retryable

@@ -517,3 +517,19 @@ def test_cli_rejects_a_bad_port() -> None:
     from affy_middleware.sandbox.__main__ import main
 
     assert main(["--port", "70000"]) == 2
+
+
+def test_a_stopped_server_can_start_again_with_its_data() -> None:
+    sb = SandboxServer(port=0, api_key="k").start()
+    try:
+        with httpx.Client(base_url=sb.url) as http:
+            assert click(http).status_code == 201
+        sb.stop()
+        sb.start()
+        with httpx.Client(base_url=sb.url) as http:
+            assert click(http).status_code == 200
+        assert len(sb.events()) == 1
+    finally:
+        sb.close()
+    with pytest.raises(RuntimeError):
+        _ = sb.url
