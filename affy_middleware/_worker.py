@@ -147,6 +147,7 @@ class Dispatcher:
     def _reset(self) -> None:
         self._pid = os.getpid()
         self._lock = threading.Lock()
+        self._refill_lock = threading.Lock()
         self._work = threading.Condition(self._lock)  # idle senders
         self._done = threading.Condition(self._lock)  # flush() waiters
         self._gate = threading.Condition(self._lock)  # senders held by a pause
@@ -619,17 +620,22 @@ class Dispatcher:
             gen.wake_keeper.wait(CLAIM_INTERVAL)
             gen.wake_keeper.clear()
 
-    def _refill(self, spool: Spool, gen: _Generation) -> None:
+    def _refill(self, spool: Spool, gen: _Generation) -> int:
+        """Move claimable spool rows into memory, as far as it has room; how many."""
+        with self._refill_lock:  # one at a time, so flush() sees the keeper's claims
+            return self._refill_locked(spool, gen)
+
+    def _refill_locked(self, spool: Spool, gen: _Generation) -> int:
         with self._lock:
             room = self.settings.queue_size - self._count
             overflow = self._overflow
         if room <= 0:
-            return
+            return 0
         events = spool.claim(room)
         with self._lock:
             if gen is not self._gen:
                 spool.release(e.event_id for e in events)
-                return
+                return 0
             for event in events:
                 size = estimate_size(event)
                 self._ready.append(_Item(event, size, True))
@@ -644,6 +650,7 @@ class Dispatcher:
                 self._senders = 1
         if start:
             self._start_sender()
+        return len(events)
 
     # -- flush, shutdown, stats --------------------------------------------------------
 
@@ -654,17 +661,29 @@ class Dispatcher:
             return True
         limit = self.settings.flush_timeout if timeout is None else max(0.0, timeout)
         end = time.monotonic() + limit
-        if self.settings.spool_path is not None and self.settings.delivery == "thread":
+        spooled = self.settings.spool_path is not None and self.settings.delivery == "thread"
+        if spooled:
             self.start()
-        with self._lock:
-            while self._count > 0 or self._overflow:
-                remaining = end - time.monotonic()
-                if remaining <= 0:
-                    return False
-                if self._overflow:
-                    self._gen.wake_keeper.set()
-                self._done.wait(min(remaining, 0.25) if self._overflow else remaining)
-            return True
+        while True:
+            with self._lock:
+                while self._count > 0 or self._overflow:
+                    remaining = end - time.monotonic()
+                    if remaining <= 0:
+                        return False
+                    if self._overflow:
+                        self._gen.wake_keeper.set()
+                    self._done.wait(min(remaining, 0.25) if self._overflow else remaining)
+            spool = self._spool
+            if not spooled or spool is None or not self.settings.active:
+                return True
+            try:  # memory is empty: is anything left in the spool that we may take?
+                claimed = self._refill(spool, self._gen)
+            except sqlite3.Error:
+                return True
+            if claimed == 0:
+                with self._lock:
+                    if self._count == 0 and not self._overflow:
+                        return True
 
     def shutdown(self, timeout: float | None = None, *, final: bool = False) -> None:
         """Flush for up to ``timeout`` seconds, then stop the threads (bounded). Events
@@ -677,7 +696,8 @@ class Dispatcher:
             return
         limit = self.settings.flush_timeout if timeout is None else max(0.0, timeout)
         end = time.monotonic() + limit
-        self.flush(limit)
+        # Keep a little of the budget for the threads to stop and hand back their events.
+        self.flush(limit - min(0.2, limit / 5))
         with self._lock:
             gen = self._gen
             gen.stop.set()

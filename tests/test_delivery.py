@@ -356,10 +356,11 @@ def test_shutdown_interrupts_a_backoff(make: Callable[..., Dispatcher]) -> None:
     d = make(rec, slow)
     d.enqueue(payment())
     thread = d._gen.threads[0]
-    assert d.flush(0.2) is False
-    d.shutdown(2.0)
+    assert d.flush(0.2) is False  # now in its 0-30 s backoff (or retrying)
+    start = time.monotonic()
+    d.shutdown(0.3)
     thread.join(2.0)
-    assert not thread.is_alive()
+    assert not thread.is_alive() and time.monotonic() - start < 1.0
 
 
 def test_enqueue_after_shutdown_starts_again(make: Callable[..., Dispatcher]) -> None:

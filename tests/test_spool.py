@@ -1,0 +1,248 @@
+"""The SQLite outbox: claims are exclusive, leases expire, dead owners' rows are taken
+over, and the Dispatcher writes before enqueue returns and deletes only on acceptance."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from affy_middleware._delivery import Dispatcher
+from affy_middleware._errors import AffyServerError, AffyValidationError
+from affy_middleware._retry import RetryPolicy
+from affy_middleware._settings import Settings
+from affy_middleware._spool import Spool
+from affy_middleware._wire import Event, lead_value, payment_body
+
+FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
+
+
+def payment(session: str, amount: str = "5.00") -> Event:
+    body = payment_body(1, session_id=session, lead_value=lead_value(amount))
+    return Event(kind="payment", body=body, order_key=session)
+
+
+def rows(path: Path) -> list[tuple[str, str | None]]:
+    with sqlite3.connect(path) as db:
+        return db.execute("SELECT event_id, owner_token FROM affy_outbox ORDER BY seq").fetchall()
+
+
+class Gate:
+    """A sender that blocks until opened, and records what it sent."""
+
+    def __init__(self, is_open: bool = True) -> None:
+        self.opened = threading.Event()
+        if is_open:
+            self.opened.set()
+        self.sent: list[Event] = []
+        self.error: Exception | None = None
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Event) -> dict[str, object]:
+        self.opened.wait(10)
+        if self.error is not None:
+            raise self.error
+        with self.lock:
+            self.sent.append(event)
+        return {"success": True}
+
+
+@pytest.fixture
+def path(tmp_path: Path) -> Path:
+    return tmp_path / "spool" / "affy.sqlite"
+
+
+@pytest.fixture
+def made() -> Iterator[list[Dispatcher]]:
+    dispatchers: list[Dispatcher] = []
+    yield dispatchers
+    for d in dispatchers:
+        d.shutdown(0.5)
+
+
+def dispatcher(made: list[Dispatcher], path: Path, send: Gate, **changes: object) -> Dispatcher:
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
+    d = Dispatcher(settings.replace(**changes), send=send, retry_policy=FAST)
+    made.append(d)
+    return d
+
+
+# -- the Spool itself --------------------------------------------------------------------
+
+
+def test_round_trip_keeps_the_event_exactly(path: Path) -> None:
+    a, b = Spool(str(path)), Spool(str(path))
+    event = payment("s1", "99.10")
+    a.add(event, claimed=False)
+    (claimed,) = b.claim(10)
+    assert (claimed.event_id, claimed.kind, claimed.order_key, claimed.body) == (
+        event.event_id,
+        "payment",
+        "s1",
+        event.body,
+    )
+    assert claimed.created_at == pytest.approx(event.created_at)
+
+
+def test_a_row_is_claimed_by_one_process_only(path: Path) -> None:
+    a, b = Spool(str(path)), Spool(str(path))
+    for i in range(10):
+        a.add(payment(f"s{i}"), claimed=False)
+    got_a = a.claim(6)
+    got_b = b.claim(100)
+    assert len(got_a) == 6 and len(got_b) == 4
+    assert not {e.event_id for e in got_a} & {e.event_id for e in got_b}
+    assert a.claim(100) == [] and b.claim(100) == []
+
+
+def test_concurrent_claims_never_overlap(path: Path) -> None:
+    Spool(str(path))
+    writer = Spool(str(path))
+    for i in range(300):
+        writer.add(payment(f"s{i}"), claimed=False)
+    spools = [Spool(str(path)) for _ in range(4)]
+    results: list[list[str]] = [[] for _ in spools]
+
+    def drain(n: int) -> None:
+        while batch := spools[n].claim(7):
+            results[n] += [e.event_id for e in batch]
+
+    threads = [threading.Thread(target=drain, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    everything = [i for r in results for i in r]
+    assert len(everything) == 300 == len(set(everything))
+
+
+def test_an_expired_lease_can_be_claimed_by_another(path: Path) -> None:
+    a = Spool(str(path), lease=-1.0)  # a process that stopped renewing
+    b = Spool(str(path))
+    event = payment("s1")
+    a.add(event, claimed=True)
+    assert [e.event_id for e in b.claim(5)] == [event.event_id]
+
+
+def test_rows_of_a_dead_process_are_taken_over_at_once(path: Path) -> None:
+    b = Spool(str(path))
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    a = Spool(str(path))
+    a.pid = int(dead.stdout)  # as if the row had been written by that (now gone) process
+    live = Spool(str(path))  # this process: alive, its lease holds
+    a.add(payment("dead"), claimed=True)
+    live.add(payment("live"), claimed=True)
+    assert [e.order_key for e in b.claim(5)] == ["dead"]
+
+
+def test_renew_release_delete(path: Path) -> None:
+    a, b = Spool(str(path), lease=0.5), Spool(str(path))
+    e1, e2 = payment("s1"), payment("s2")
+    a.add(e1, claimed=True)
+    a.add(e2, claimed=True)
+    assert a.renew() == 2
+    a.release([e1.event_id])
+    assert [e.event_id for e in b.claim(5)] == [e1.event_id]
+    a.delete(e2.event_id)
+    assert a.count() == 1 and a.has_rows()
+
+
+# -- the Dispatcher with a spool -----------------------------------------------------------
+
+
+def test_written_before_enqueue_returns_and_deleted_when_accepted(
+    made: list[Dispatcher], path: Path
+) -> None:
+    gate = Gate(is_open=False)
+    d = dispatcher(made, path, gate)
+    events = [payment(f"s{i}") for i in range(5)]
+    for e in events:
+        assert d.enqueue(e)
+        assert e.event_id in {row[0] for row in rows(path)}
+    assert d.stats()["spooled"] == 5
+    gate.opened.set()
+    assert d.flush(5)
+    assert rows(path) == []
+    assert sorted(e.event_id for e in gate.sent) == sorted(e.event_id for e in events)
+
+
+def test_rejected_rows_are_deleted_failing_ones_kept(made: list[Dispatcher], path: Path) -> None:
+    gate = Gate()
+    gate.error = AffyValidationError("bad", status_code=400)
+    d = dispatcher(made, path, gate)
+    d.enqueue(payment("s1"))
+    assert d.flush(5)
+    assert rows(path) == [] and d.stats()["dropped_rejected"] == 1
+    gate.error = AffyServerError("down", status_code=503)
+    kept = payment("s2")
+    d.enqueue(kept)
+    assert d.flush(0.3) is False
+    d.shutdown(0.5)
+    assert rows(path) == [(kept.event_id, None)]  # released for the next process
+    assert d.stats()["dropped_shutdown"] == 0
+
+
+def test_a_new_dispatcher_replays_what_an_old_one_left(made: list[Dispatcher], path: Path) -> None:
+    down = Gate()
+    down.error = AffyServerError("down", status_code=503)
+    old = dispatcher(made, path, down)
+    events = [payment(f"s{i}") for i in range(8)]
+    for e in events:
+        old.enqueue(e)
+    old.shutdown(0.2)
+    up = Gate()
+    new = dispatcher(made, path, up)
+    new.start()  # what dispatcher_for does when a spool is configured
+    assert new.flush(5)
+    assert sorted(e.event_id for e in up.sent) == sorted(e.event_id for e in events)
+    assert rows(path) == []
+
+
+def test_memory_is_a_cache_of_the_spool(made: list[Dispatcher], path: Path) -> None:
+    gate = Gate(is_open=False)
+    d = dispatcher(made, path, gate, queue_size=3, max_in_flight=1)
+    events = [payment("one-visit") for _ in range(12)]
+    assert all(d.enqueue(e) for e in events)  # none dropped: the spool holds the rest
+    stats = d.stats()
+    assert stats["dropped"] == 0 and stats["spooled"] == 12
+    assert stats["queued"] + stats["in_flight"] <= 3
+    gate.opened.set()
+    assert d.flush(10)
+    assert [e.event_id for e in gate.sent] == [e.event_id for e in events]  # order kept
+    assert rows(path) == []
+
+
+def test_an_unusable_spool_falls_back_to_memory(
+    made: list[Dispatcher], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    gate = Gate()
+    d = dispatcher(made, blocker / "spool.sqlite", gate)
+    assert d.enqueue(payment("s1"))
+    assert d.flush(5) and len(gate.sent) == 1
+    assert any("cannot open the spool" in r.getMessage() for r in caplog.records)
+
+
+def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(
+    made: list[Dispatcher], path: Path
+) -> None:
+    # Not a benchmark (see bench/bench_delivery.py): a guard against an fsync per event.
+    gate = Gate(is_open=False)
+    d = dispatcher(made, path, gate, queue_size=100_000)
+    start = time.perf_counter()
+    for i in range(200):
+        d.enqueue(payment(f"s{i}"))
+    assert (time.perf_counter() - start) / 200 < 0.02
+    gate.opened.set()
