@@ -1,0 +1,170 @@
+"""Bad input, property-based: random query strings, cookies and user agents through Flask."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from flask import Flask, request
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from affy_middleware import Settings, _delivery, track_registration
+from affy_middleware._visit import TOKEN
+from affy_middleware.flask import Affy
+
+OUR_COOKIE = re.compile(
+    r"^(affy_click_id|affy_session_id|affy_click_id_at)=([A-Za-z0-9._\-]+)"
+    r"; Path=/; Max-Age=2592000; SameSite=Lax(; Secure)?(; HttpOnly)?$"
+)
+VALID_ID = "123e4567-e89b-12d3-a456-426614174000"
+EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+def build(tracked: bool) -> Flask:
+    app = Flask(__name__)
+
+    @app.route("/", methods=["GET", "POST", "HEAD"])
+    def index() -> tuple[str, int, dict[str, str]]:
+        return "page:" + request.args.get("q", ""), 203, {"X-App": "1", "Set-Cookie": "a=1"}
+
+    @app.route("/signup", methods=["POST"])
+    @track_registration
+    def signup() -> tuple[str, int]:
+        return "signed " + str(len(request.form)), 201
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise ValueError("app bug")
+
+    if tracked:
+        Affy(app, settings=Settings(client_id=1, api_url="http://127.0.0.1:9"))
+    return app
+
+
+BARE = build(False).test_client(use_cookies=False)
+TRACKED = build(True).test_client(use_cookies=False)
+
+# Fragments that tend to break naive parsers, mixed with random latin-1 text.
+fragment = st.sampled_from(
+    [
+        "ref=",
+        "aff=",
+        "via=",
+        "affy_ref=",
+        "utm_source=",
+        "&",
+        "=",
+        ";",
+        " ",
+        "%",
+        "%0d%0a",
+        "\r\n",
+        '"',
+        "%22",
+        "%3B",
+        "+",
+        "%FF",
+        "\xe9",
+        "\x00",
+        "affy_click_id=",
+        "affy_session_id=",
+        "affy_click_id_at=",
+        "1800000000.",
+        VALID_ID,
+        "x" * 129,
+        "Set-Cookie: evil=1",
+        "bot",
+        "Mozilla/5.0",
+        ",",
+    ]
+)
+latin1 = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
+messy = st.lists(st.one_of(fragment, latin1), max_size=8).map("".join)
+
+
+def call(client: Any, method: str, path: str, query: str, cookie: str, ua: str) -> Any:
+    return client.open(
+        path,
+        method=method,
+        environ_overrides={
+            "QUERY_STRING": query,
+            "HTTP_COOKIE": cookie,
+            "HTTP_USER_AGENT": ua,
+        },
+        data={"email": "p@example.com"} if method == "POST" else None,
+    )
+
+
+def ours(response: Any) -> list[str]:
+    return [c for c in response.headers.getlist("Set-Cookie") if c != "a=1"]
+
+
+@EXAMPLES
+@given(
+    method=st.sampled_from(["GET", "GET", "POST", "HEAD"]),
+    query=messy,
+    cookie=messy,
+    ua=st.one_of(messy, st.just("Mozilla/5.0 (X11) Chrome/120")),
+)
+def test_status_body_and_headers_never_change(
+    method: str, query: str, cookie: str, ua: str
+) -> None:
+    with _delivery.capture() as events:
+        tracked = call(TRACKED, method, "/", query, cookie, ua)
+    bare = call(BARE, method, "/", query, cookie, ua)
+    assert tracked.status == bare.status and tracked.data == bare.data
+    app_headers = [(k, v) for k, v in tracked.headers if not (k == "Set-Cookie" and v != "a=1")]
+    assert app_headers == list(bare.headers)
+    for value in ours(tracked):
+        assert OUR_COOKIE.match(value), value
+        assert "\r" not in value and "\n" not in value
+    # Whatever the visitor sent, ids forwarded to AFFY are tokens; invalid cookies never go.
+    for event in events:
+        assert TOKEN.fullmatch(event.body["clickId"])
+        assert TOKEN.fullmatch(event.body["sessionId"])
+        ref = event.body["affiliateReference"]
+        assert ref.isprintable() and 0 < len(ref) <= 128
+
+
+@EXAMPLES
+@given(cookie=messy, query=messy)
+def test_forged_or_oversized_cookies_are_ignored(cookie: str, query: str) -> None:
+    forged = "x;" + cookie if cookie else '"forged"'
+    oversized = "a" * 129
+    header = f"affy_click_id={forged}; affy_session_id={oversized}"
+    with _delivery.capture() as events:
+        response = call(TRACKED, "POST", "/signup", query, header, "Mozilla/5.0 Chrome/1")
+    assert response.status_code == 201
+    assert events == []  # not a referred visitor: nothing reported, nothing forwarded
+    with _delivery.capture() as events:
+        landing = call(TRACKED, "GET", "/", "ref=aff", header, "Mozilla/5.0 Chrome/1")
+    assert landing.status_code == 203
+    (click,) = events
+    assert click.body["sessionId"] != oversized and click.body["clickId"] != forged
+    assert all(OUR_COOKIE.match(c) for c in ours(landing))
+
+
+@EXAMPLES
+@given(ref=st.text(max_size=140), other=st.text(max_size=20))
+def test_no_header_injection_from_refs(ref: str, other: str) -> None:
+    from urllib.parse import quote
+
+    query = f"ref={quote(ref)}&utm_source={quote(other)}"
+    with _delivery.capture() as events:
+        response = call(TRACKED, "GET", "/", query, "", "Mozilla/5.0 Chrome/1")
+    for value in ours(response):
+        assert OUR_COOKIE.match(value), value
+    plausible = ref.strip(" ")
+    if plausible and len(plausible) <= 128 and plausible.isprintable():
+        assert events[0].body["affiliateReference"] == plausible
+    else:
+        assert events == [] and ours(response) == []
+
+
+def test_a_view_that_raises_still_raises() -> None:
+    with _delivery.capture() as events:
+        tracked = call(TRACKED, "GET", "/boom", "ref=aff", "", "Mozilla/5.0 Chrome/1")
+    bare = call(BARE, "GET", "/boom", "ref=aff", "", "Mozilla/5.0 Chrome/1")
+    assert tracked.status_code == bare.status_code == 500
+    assert tracked.data == bare.data and len(events) == 1
