@@ -111,11 +111,9 @@ class AffyMiddleware:
         self.settings = settings
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
         self._attribution = Attribution(settings, consent) if settings.enabled else None
-        names = self._attribution.cookie_names if self._attribution else frozenset()
         # Cheap substring tests that tell "no cookie of ours" without parsing the header.
-        self._needles = tuple(
-            n for n in (settings.click_cookie, settings.session_cookie) if n in names
-        )
+        self._click_needle = settings.click_cookie + "="
+        self._session_needle = settings.session_cookie + "="
 
     def __repr__(self) -> str:
         return f"AffyMiddleware({self.app!r}, settings={self.settings!r})"
@@ -127,7 +125,7 @@ class AffyMiddleware:
         decision = None
         query = environ.get("QUERY_STRING")
         cookie = environ.get("HTTP_COOKIE")
-        if query or (cookie and any(n in cookie for n in self._needles)):
+        if query or (cookie and (self._click_needle in cookie or self._session_needle in cookie)):
             try:
                 decision = self._decide(environ, query or "")
             except Exception:
@@ -162,13 +160,12 @@ class AffyMiddleware:
             value = get(_ENVIRON_HEADERS[name])
             return value if isinstance(value, str) else None
 
-        path = _query_bytes(str(get("SCRIPT_NAME", "")) + str(get("PATH_INFO", "")))
         return self._attribution.decide(
-            str(get("REQUEST_METHOD", "GET")),
-            str(get("wsgi.url_scheme", "http")),
+            get("REQUEST_METHOD") or "GET",
+            get("wsgi.url_scheme") or "http",
             _host(environ),
-            path,
-            _query_bytes(query),
+            get("SCRIPT_NAME", "") + get("PATH_INFO", ""),
+            _query_bytes(query) if query else b"",
             header,
             environ,
         )

@@ -197,7 +197,8 @@ def test_forged_cookie_is_ignored_and_never_forwarded() -> None:
 
 def test_parse_cookies_first_value_wins() -> None:
     names = frozenset({"a", "b"})
-    assert parse_cookies("a=1; c=3; a=2;b = x ; junk", names) == {"a": "1", "b": "x"}
+    assert parse_cookies("a=1; c=3; a=2;b= x ;ba=2; junk", names) == {"a": "1", "b": "x"}
+    assert parse_cookies("xa=1; c=a=2", names) == {}
 
 
 @pytest.mark.parametrize(
@@ -428,3 +429,23 @@ def test_current_visit_in_threads_and_tasks() -> None:
 def test_visit_referred() -> None:
     assert not Visit().referred
     assert Visit(session_id="s" * 10).referred
+
+
+@pytest.mark.parametrize("ref", ["aff_demo", "café partner", 'a;b"c,d', "x" * 128, "日本"])
+def test_reference_survives_in_the_companion(ref: str) -> None:
+    from urllib.parse import quote
+
+    landing = run(("ref=" + quote(ref)).encode())
+    assert landing is not None
+    assert all(COOKIE_VALUE.match(c) for c in landing.cookies)
+    later = run(cookie=cookie_header(landing))
+    assert later is not None and later.visit is not None
+    assert later.visit.affiliate_reference == ref
+
+
+@pytest.mark.parametrize("stamp", ["\u00b2\u00b3", "-1", "1e9", "1" * 13])
+def test_companion_stamp_must_be_ascii_digits(stamp: str) -> None:
+    from affy_middleware._visit import _crc, read_companion
+
+    assert read_companion(f"{stamp}.{_crc(SNIPPET_ID)}", SNIPPET_ID) is None
+    assert read_companion(f"17.{_crc(SNIPPET_ID)}.b%%", SNIPPET_ID) == (17.0, None)

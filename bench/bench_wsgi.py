@@ -1,0 +1,288 @@
+"""What AffyMiddleware and the decorators add per request, in one run.
+
+    .venv/bin/python bench/bench_wsgi.py [--quick]
+
+Every scenario calls a WSGI app directly (no server, no socket) with a copy of a prebuilt
+environ, consumes the body and closes it, in a tight loop. The added cost of a variant is
+its time minus the bare app's time in the same run (min over interleaved repeats), and is
+shown as a share of a Flask hello-world request measured the same way. OpenTelemetry's
+WSGI middleware (SDK tracer provider, no exporter) wraps the same bare app for comparison.
+Last, with the sandbox answering after 2 s, a decorated Flask signup view is timed against
+the undecorated one over real HTTP: the request only enqueues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from flask import Flask  # noqa: E402
+from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
+from werkzeug.test import EnvironBuilder  # noqa: E402
+
+from affy_middleware import (  # noqa: E402
+    AffyMiddleware,
+    Settings,
+    _delivery,  # noqa: E402
+    identify,
+    track_registration,
+)
+from affy_middleware.sandbox import SandboxServer  # noqa: E402
+
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+OTHER_COOKIES = "session=eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOjQyfQ.sig; theme=dark; _ga=GA1.1.123.456"
+
+App = Callable[[dict[str, Any], Any], Iterable[bytes]]
+
+
+def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+    return None
+
+
+def bare(environ: dict[str, Any], start: Any) -> Iterable[bytes]:
+    start("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+@track_registration
+def decorated_signup(environ: dict[str, Any], start: Any) -> Iterable[bytes]:
+    identify(email="bench@example.com", customer_id="42")
+    start("201 Created", [("Content-Type", "text/plain"), ("Content-Length", "2")])
+    return [b"ok"]
+
+
+def environ(
+    path: str = "/", query: str = "", method: str = "GET", cookie: str = ""
+) -> dict[str, Any]:
+    headers = {
+        "User-Agent": CHROME,
+        "Accept": "text/html,application/xhtml+xml",
+        "Accept-Language": "en-GB,en;q=0.9",
+        "Sec-Fetch-Mode": "navigate",
+        "Referer": "https://partner.example.com/r/abc123",
+    }
+    if cookie:
+        headers["Cookie"] = cookie
+    env: dict[str, Any] = EnvironBuilder(path=path, method=method, headers=headers).get_environ()
+    env["QUERY_STRING"] = query
+    return env
+
+
+def timed(app: App, base: dict[str, Any], n: int) -> float:
+    """Seconds per request for ``n`` requests."""
+    copy = base.copy
+    sr = start_response
+    t0 = time.perf_counter()
+    for _ in range(n):
+        result = app(copy(), sr)
+        for _chunk in result:
+            pass
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    return (time.perf_counter() - t0) / n
+
+
+def measure(
+    variants: dict[str, tuple[App, dict[str, Any]]], n: int, repeats: int
+) -> dict[str, float]:
+    best = {name: float("inf") for name in variants}
+    for _ in range(repeats):  # interleaved, so drift hits every variant alike
+        for name, (app, env) in variants.items():
+            best[name] = min(best[name], timed(app, env, n))
+    return best
+
+
+def otel_app(app: App) -> App:
+    from opentelemetry.instrumentation.wsgi import OpenTelemetryMiddleware
+    from opentelemetry.sdk.trace import TracerProvider
+
+    return OpenTelemetryMiddleware(app, tracer_provider=TracerProvider())  # type: ignore[no-any-return]
+
+
+def flask_hello() -> App:
+    app = Flask("hello")
+
+    @app.get("/")
+    def index() -> str:
+        return "Hello, World!"
+
+    return app.wsgi_app  # type: ignore[return-value]
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:7.2f} µs"
+
+
+def overhead(n: int, repeats: int) -> list[str]:
+    # AFFY "down" (nothing listens on port 9): the real dispatcher accepts events and its
+    # worker pauses; the queue is sized so nothing is dropped during the run.
+    settings = Settings(
+        client_id=1,
+        api_url="http://127.0.0.1:9",
+        queue_size=5_000_000,
+        queue_bytes=1 << 33,
+        flush_timeout=0.1,
+    )
+    ours = AffyMiddleware(bare, settings=settings)
+    ours_signup = AffyMiddleware(decorated_signup, settings=settings)
+    otel = otel_app(bare)
+    landing_cookie = "; ".join(c.split(";", 1)[0] for c in _landing_cookies(ours))
+    returning = environ("/pricing", cookie=f"{OTHER_COOKIES}; {landing_cookie}")
+    plain = environ("/", cookie=OTHER_COOKIES)
+    landing = environ("/", query="ref=aff_demo&utm_source=newsletter", cookie=OTHER_COOKIES)
+    signup = environ("/signup", method="POST", cookie=f"{OTHER_COOKIES}; {landing_cookie}")
+    variants: dict[str, tuple[App, dict[str, Any]]] = {
+        "bare": (bare, plain),
+        "flask hello world": (flask_hello(), environ("/")),
+        "ours pass-through": (ours, plain),
+        "ours returning visitor": (ours, returning),
+        "ours affiliate landing": (ours, landing),
+        "ours decorated signup": (ours_signup, signup),
+        "bare signup": (bare, signup),
+        "otel pass-through": (otel, plain),
+        "otel landing": (otel, landing),
+    }
+    t = measure(variants, n, repeats)
+    flask = t["flask hello world"] - t["bare"]
+    rows = [
+        f"Flask hello world: {us(t['flask hello world'])} per request "
+        f"(bare WSGI app: {us(t['bare'])})",
+        "",
+        "| scenario | added per request | share of a Flask hello world | budget |",
+        "|---|---|---|---|",
+    ]
+    added: dict[str, float] = {}
+    for name, base, budget in [
+        ("ours pass-through", "bare", "≤ 1 %"),
+        ("ours returning visitor", "bare", "≤ 2 %"),
+        ("ours affiliate landing", "bare", "≤ 10 %"),
+        ("ours decorated signup", "bare signup", "≤ 5 %"),
+        ("otel pass-through", "bare", ""),
+        ("otel landing", "bare", ""),
+    ]:
+        added[name] = max(t[name] - t[base], 0.0)
+        rows.append(
+            f"| {name} | {us(added[name])} | {added[name] / flask * 100:5.2f} % | {budget} |"
+        )
+    rows.append("")
+    for ours_name, otel_name, need in [
+        ("ours pass-through", "otel pass-through", 20),
+        ("ours affiliate landing", "otel landing", 10),
+    ]:
+        floor = max(added[ours_name], 1e-9)
+        rows.append(
+            f"OpenTelemetry adds {added[otel_name] / floor:6.1f}x what we add on "
+            f"{ours_name.removeprefix('ours ')} (need ≥ {need}x)"
+        )
+    stats = _delivery.dispatcher_for(settings).stats()
+    rows.append(f"(dispatcher stats after the run: {dict(stats)})")
+    _delivery.dispatcher_for(settings).shutdown(0.1)
+    return rows
+
+
+def _landing_cookies(mw: AffyMiddleware) -> list[str]:
+    cookies: list[str] = []
+
+    def sr(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+        cookies.extend(v for k, v in headers if k == "Set-Cookie")
+
+    with _delivery.capture():
+        list(mw(environ("/", query="ref=aff_demo"), sr))
+    return cookies
+
+
+class _Quiet(WSGIRequestHandler):
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        pass
+
+
+def slow_affy(requests: int) -> list[str]:
+    """Decorated vs undecorated signup over real HTTP while AFFY takes 2 s per call."""
+    with SandboxServer(port=0, api_key="bench-key", latency=2.0) as sandbox:
+        settings = sandbox.settings(flush_timeout=0.1)
+        app = Flask("slow")
+
+        @app.route("/plain", methods=["GET", "POST"])
+        def plain() -> tuple[str, int]:
+            return "ok", 201
+
+        @app.post("/decorated")
+        @track_registration
+        def decorated() -> tuple[str, int]:
+            identify(email="slow@example.com")
+            return "ok", 201
+
+        app.wsgi_app = AffyMiddleware(app.wsgi_app, settings=settings)  # type: ignore[method-assign]
+        server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_Quiet)
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
+            # A real landing first, so AFFY knows the click the registrations refer to.
+            conn.request("GET", "/plain?ref=slow_aff", headers={"User-Agent": CHROME})
+            landing = conn.getresponse()
+            landing.read()
+            cookie = "; ".join(
+                v.split(";", 1)[0] for k, v in landing.getheaders() if k == "Set-Cookie"
+            )
+            times: dict[str, list[float]] = {"/plain": [], "/decorated": []}
+            for i in range(requests * 2):
+                path = "/plain" if i % 2 else "/decorated"
+                t0 = time.perf_counter()
+                conn.request(
+                    "POST", path, body=b"", headers={"Cookie": cookie, "User-Agent": CHROME}
+                )
+                response = conn.getresponse()
+                response.read()
+                times[path].append(time.perf_counter() - t0)
+                assert response.status == 201
+            conn.close()
+        finally:
+            server.shutdown()
+            server.server_close()
+            thread.join(10)
+        plain_ms = statistics.median(times["/plain"]) * 1000
+        deco_ms = statistics.median(times["/decorated"]) * 1000
+        p95 = sorted(times["/decorated"])[int(len(times["/decorated"]) * 0.95)] * 1000
+        queued = _delivery.dispatcher_for(settings).stats()
+        _delivery.dispatcher_for(settings).shutdown(0.1)
+        return [
+            f"Sandbox latency 2 s, {requests} requests each over keep-alive HTTP:",
+            f"undecorated signup median {plain_ms:.3f} ms; decorated median {deco_ms:.3f} ms "
+            f"(p95 {p95:.3f} ms); difference {deco_ms - plain_ms:+.3f} ms (budget: within 1 ms)",
+            f"(dispatcher stats: {dict(queued)})",
+        ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    args = parser.parse_args()
+    n, repeats, slow = (2_000, 3, 20) if args.quick else (20_000, 7, 100)
+    print(
+        f"# bench_wsgi: Python {platform.python_version()} on {platform.machine()}, "
+        f"{n} requests x {repeats} repeats per variant"
+    )
+    for line in overhead(n, repeats):
+        print(line)
+    print()
+    for line in slow_affy(slow):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
