@@ -128,6 +128,18 @@ def _at_exit() -> None:
             d.shutdown(max(0.0, end - time.monotonic()), final=True)
 
 
+def _before_fork() -> None:
+    for d in list(_dispatchers.values()):
+        with contextlib.suppress(Exception):
+            d.before_fork()
+
+
+def _after_fork_in_parent() -> None:
+    for d in list(_dispatchers.values()):
+        with contextlib.suppress(Exception):
+            d.after_fork_in_parent()
+
+
 def _after_fork_in_child() -> None:
     global _registry_lock
     _registry_lock = threading.Lock()
@@ -136,4 +148,8 @@ def _after_fork_in_child() -> None:
 
 
 atexit.register(_at_exit)
-os.register_at_fork(after_in_child=_after_fork_in_child)
+os.register_at_fork(
+    before=_before_fork,
+    after_in_parent=_after_fork_in_parent,
+    after_in_child=_after_fork_in_child,
+)

@@ -10,17 +10,22 @@ the optional SQLite outbox in ``_spool``.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 import os
 import sqlite3
+import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from ._errors import AffyAPIError
+# Imported here, not lazily in a sender thread: a fork (gunicorn --preload) that lands
+# while a thread is half-way through an import leaves the child a half-initialised module.
+import httpcore  # noqa: F401  (httpx imports it lazily, on the first client)
+
+from ._client import AffyClient
+from ._errors import AffyAPIError, AffyNetworkError
 from ._retry import Breaker, RetryPolicy, is_retryable, retry_after_of
 from ._settings import Settings
 from ._spool import DEFAULT_LEASE, Spool
@@ -55,6 +60,9 @@ IDLE_WAIT = 5.0
 #: Seconds between two looks at the spool for rows to take over (dead owners, overflow).
 CLAIM_INTERVAL = 1.0
 
+#: Longest a fork waits for this process's HTTP calls to AFFY to finish (seconds).
+FORK_WAIT = 1.0
+
 #: Events are appended here instead of being sent while ``capture()`` is active.
 capture_stack: list[list[Event]] = []
 #: Objects inherited from a parent process: never closed in the child (their sockets and
@@ -76,9 +84,8 @@ def _warn_if_uwsgi_without_threads() -> None:
     if _uwsgi_checked:
         return
     _uwsgi_checked = True
-    try:
-        uwsgi = importlib.import_module("uwsgi")  # only importable inside uWSGI
-    except ImportError:
+    uwsgi = sys.modules.get("uwsgi")  # uWSGI puts it there; importing here could hang after a fork
+    if uwsgi is None:
         return
     opt = getattr(uwsgi, "opt", {}) or {}
 
@@ -92,6 +99,13 @@ def _warn_if_uwsgi_without_threads() -> None:
             "background delivery thread never runs and events stay queued. Start uWSGI with "
             "--enable-threads, or set AFFY_DELIVERY=sync."
         )
+
+
+def _failing(error: Exception) -> Sender:
+    def send(event: Event) -> object:
+        raise error
+
+    return send
 
 
 class _Item:
@@ -148,6 +162,10 @@ class Dispatcher:
         self._pid = os.getpid()
         self._lock = threading.Lock()
         self._refill_lock = threading.Lock()
+        self._client_lock = threading.Lock()
+        self._http_idle = threading.Condition(self._lock)  # fork waits for HTTP calls
+        self._http_active = 0  # threads inside an HTTP call (or creating the client)
+        self._forking = False
         self._work = threading.Condition(self._lock)  # idle senders
         self._done = threading.Condition(self._lock)  # flush() waiters
         self._gate = threading.Condition(self._lock)  # senders held by a pause
@@ -174,6 +192,7 @@ class Dispatcher:
         for thing in (self._client, self._spool):
             if thing is not None:
                 _inherited.append(thing)
+        self._gen.stop.set()  # (no thread survives a fork; this is for the pid check's sake)
         self._reset()
 
     # -- the request thread's side -----------------------------------------------------
@@ -331,13 +350,43 @@ class Dispatcher:
         if self._send_override is not None:
             return self._send_override
         if self._client is None:
-            with self._lock:
+            with self._client_lock:  # not self._lock: enqueue must never wait on this
                 if self._client is None:
-                    from ._client import AffyClient
-
-                    self._client = AffyClient(self.settings)
+                    try:
+                        self._client = AffyClient(self.settings)
+                    except Exception as exc:  # retried like a network error
+                        self._log_limited("client", "cannot create the HTTP client: %r", exc)
+                        return _failing(AffyNetworkError(f"cannot create the HTTP client: {exc!r}"))
         send: Sender = self._client.send_event
         return send
+
+    def _send(self, event: Event) -> object:
+        """One HTTP call, fenced so that a fork never lands in the middle of one: a child
+        would inherit the TLS library's and the connection pool's locks held forever."""
+        with self._lock:
+            if self._forking:
+                self._http_idle.wait(FORK_WAIT)
+            self._http_active += 1
+        try:
+            return self._sender()(event)
+        finally:
+            with self._lock:
+                self._http_active -= 1
+                if self._http_active == 0:
+                    self._http_idle.notify_all()
+
+    def before_fork(self) -> None:
+        """Hold new HTTP calls and wait (bounded) for running ones to end."""
+        with self._lock:
+            self._forking = True
+            end = time.monotonic() + FORK_WAIT
+            while self._http_active and time.monotonic() < end:
+                self._http_idle.wait(end - time.monotonic())
+
+    def after_fork_in_parent(self) -> None:
+        with self._lock:
+            self._forking = False
+            self._http_idle.notify_all()
 
     def _run_sender(self, gen: _Generation) -> None:
         try:
@@ -440,7 +489,6 @@ class Dispatcher:
         dispatcher stopped first (the event is then neither sent nor dropped)."""
         event = item.event
         deadline = self.settings.retry_deadline
-        send = self._sender()
         while True:
             probe = self._wait_for_gate(gen)
             if probe is None:
@@ -459,7 +507,7 @@ class Dispatcher:
                     self._counters["retried"] += 1
             item.attempts += 1
             try:
-                send(event)
+                self._send(event)
             except Exception as exc:
                 if is_retryable(exc):
                     self._retryable_failure(item, exc, probe, gen)
@@ -558,7 +606,7 @@ class Dispatcher:
         with self._lock:
             self._counters["enqueued"] += 1
         budget_end = time.monotonic() + max(self.settings.timeout, self.settings.flush_timeout)
-        send = self._sender()
+        send = self._send
         for attempt in range(3):
             with self._lock:
                 if self._breaker.wait_time(time.monotonic()) is not None:

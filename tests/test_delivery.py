@@ -432,3 +432,38 @@ def test_module_level_functions_cover_every_dispatcher(settings: Settings) -> No
     }
     assert _delivery.flush(0.5) is True
     _delivery.shutdown(0.5)
+
+
+def test_pid_check_resets_state_when_fork_hooks_did_not_run(
+    make: Callable[..., Dispatcher],
+) -> None:
+    # A fork made outside Python's os.fork (a C server forking workers) runs no at-fork
+    # hook: enqueue notices the new pid and starts from a fresh, empty state.
+    rec = Recorder()
+    rec.release.clear()
+    d = make(rec)
+    for i in range(3):
+        d.enqueue(payment(f"parent{i}"))
+    old_threads = d._gen.threads
+    d._pid = -1  # as seen from a child process
+    assert d.enqueue(payment("child"))
+    assert d.stats()["enqueued"] == 1 and d._gen.threads is not old_threads
+    rec.release.set()
+    assert d.flush(5)
+    assert "child" in [e.order_key for e in rec.events]
+    old_threads[0].join(5)
+
+
+def test_a_fork_waits_for_http_calls_in_progress(make: Callable[..., Dispatcher]) -> None:
+    rec = Recorder()
+    rec.release.clear()
+    d = make(rec)
+    d.enqueue(payment())
+    assert d.flush(0.1) is False  # the call is now in progress
+    threading.Timer(0.2, rec.release.set).start()
+    start = time.monotonic()
+    d.before_fork()  # returns once the call ended (at most FORK_WAIT)
+    waited = time.monotonic() - start
+    d.after_fork_in_parent()
+    assert 0.1 < waited < 1.5
+    assert d.flush(2)

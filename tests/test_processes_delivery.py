@@ -1,0 +1,293 @@
+"""Delivery across real processes: a normal exit delivers everything, an exit with AFFY
+down stays within AFFY_FLUSH_TIMEOUT, a SIGKILLed process's spool is replayed by the next
+one, fork gives the child a fresh queue, and gunicorn --preload workers each deliver."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from affy_middleware.sandbox import SandboxServer
+
+pytestmark = pytest.mark.process
+
+ENQUEUE_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    from affy_middleware import _delivery
+    from affy_middleware._settings import Settings
+    from affy_middleware._wire import Event, lead_value, payment_body
+
+    settings = Settings.from_env()
+    dispatcher = _delivery.dispatcher_for(settings)
+    n, tag = int(sys.argv[1]), sys.argv[2]
+    for i in range(n):
+        body = payment_body(1, session_id=f"{tag}-{i}", lead_value=lead_value("10.00"))
+        assert dispatcher.enqueue(Event(kind="payment", body=body, order_key=f"{tag}-{i}"))
+    print("enqueued", flush=True)
+    if len(sys.argv) > 3 and sys.argv[3] == "wait":
+        sys.stdin.readline()  # stay alive until killed
+    """
+)
+
+REPLAY_SCRIPT = textwrap.dedent(
+    """
+    import json
+    from affy_middleware import _delivery
+    from affy_middleware._settings import Settings
+
+    dispatcher = _delivery.dispatcher_for(Settings.from_env())  # replays the spool
+    ok = dispatcher.flush(20)
+    print(json.dumps({"flushed": ok, "stats": dict(dispatcher.stats())}), flush=True)
+    """
+)
+
+
+def env_for(sandbox: SandboxServer, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
+    env.update(
+        AFFY_CLIENT_ID="1",
+        AFFY_API_KEY=sandbox.api_key,
+        AFFY_API_URL=sandbox.url,
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(extra)
+    return env
+
+
+def run_script(
+    tmp_path: Path, code: str, args: list[str], env: dict[str, str]
+) -> subprocess.Popen[str]:
+    script = tmp_path / f"script_{abs(hash(code))}.py"
+    script.write_text(code)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+
+
+def wait_line(proc: subprocess.Popen[str], expected: str, timeout: float = 30) -> None:
+    assert proc.stdout is not None
+    ready, _, _ = select.select([proc.stdout], [], [], timeout)
+    assert ready, f"no {expected!r} within {timeout} s"
+    line = proc.stdout.readline().strip()
+    assert line == expected, (line, proc.stderr.read() if proc.stderr else "")
+
+
+def test_a_normal_exit_delivers_everything(sandbox: SandboxServer, tmp_path: Path) -> None:
+    proc = run_script(tmp_path, ENQUEUE_SCRIPT, ["40", "exit"], env_for(sandbox))
+    wait_line(proc, "enqueued")
+    proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    keys = [e["idempotency_key"] for e in sandbox.events("payment")]
+    assert len(keys) == 40 == len(set(keys))
+    assert sandbox.duplicates() == 0
+
+
+@pytest.mark.parametrize("down", ["outage-503", "hanging"])
+def test_exit_with_affy_down_is_bounded_by_the_flush_timeout(
+    sandbox: SandboxServer, tmp_path: Path, down: str
+) -> None:
+    flush_timeout = 1.0
+    if down == "hanging":
+        sandbox.set_faults(latency=20.0)
+    else:
+        sandbox.set_faults(outage_seconds=60)
+    env = env_for(sandbox, AFFY_FLUSH_TIMEOUT=str(flush_timeout))
+    proc = run_script(tmp_path, ENQUEUE_SCRIPT, ["20", "down"], env)
+    wait_line(proc, "enqueued")
+    start = time.monotonic()
+    proc.wait(30)
+    elapsed = time.monotonic() - start
+    _, err = proc.communicate()
+    assert proc.returncode == 0
+    assert elapsed <= flush_timeout + 0.5, elapsed
+    assert "not delivered at shutdown" in err
+
+
+@pytest.mark.parametrize("affy", ["down", "up"])
+def test_sigkill_then_a_new_process_delivers_the_spool_once(
+    sandbox: SandboxServer, tmp_path: Path, affy: str
+) -> None:
+    n = 30
+    spool = tmp_path / "outbox.sqlite"
+    env = env_for(sandbox, AFFY_SPOOL_PATH=str(spool))
+    if affy == "down":
+        sandbox.set_faults(outage_seconds=60)
+    else:  # the child is mid-delivery when it dies
+        sandbox.set_faults(latency=0.05)
+    child = run_script(tmp_path, ENQUEUE_SCRIPT, [str(n), "killed", "wait"], env)
+    wait_line(child, "enqueued")
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=10)
+    sandbox.clear_faults()
+
+    replay = run_script(tmp_path, REPLAY_SCRIPT, [], env)
+    out, err = replay.communicate(timeout=60)
+    result = json.loads(out)
+    assert result["flushed"], err
+    keys = [e["idempotency_key"] for e in sandbox.events("payment")]
+    sessions = sorted(e["session_id"] for e in sandbox.events("payment"))
+    assert sessions == sorted(f"killed-{i}" for i in range(n))  # every one ...
+    assert len(keys) == len(set(keys)) == n  # ... once
+    assert result["stats"]["spooled"] == 0
+    if affy == "down":
+        assert sandbox.duplicates() == 0
+
+
+FORK_SCRIPT = textwrap.dedent(
+    """
+    import json, os, threading
+    from affy_middleware import _delivery
+    from affy_middleware._settings import Settings
+    from affy_middleware._wire import Event
+
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9")
+    sent, gate = [], threading.Event()
+
+    def send(event):
+        gate.wait(10)
+        sent.append(event.body["i"])
+        return {}
+
+    d = _delivery._dispatchers[settings] = _delivery.Dispatcher(settings, send=send)
+    for i in range(3):
+        d.enqueue(Event(kind="click", body={"i": i}, order_key="v"))
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        before = dict(d.stats())
+        gate.set()
+        d.enqueue(Event(kind="click", body={"i": 100}))
+        flushed = d.flush(5)
+        os.write(w, json.dumps({"sent": sent, "before": before, "flushed": flushed}).encode())
+        os._exit(0)
+    os.close(w)
+    child = json.loads(os.read(r, 65536))
+    os.waitpid(pid, 0)
+    gate.set()
+    print(json.dumps({"parent": sent if d.flush(5) else None, "child": child}))
+    """
+)
+
+
+def test_fork_gives_the_child_a_fresh_queue(tmp_path: Path) -> None:
+    proc = run_script(tmp_path, FORK_SCRIPT, [], {**os.environ, "PYTHONWARNINGS": "ignore"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    assert result["parent"] == [0, 1, 2]
+    assert result["child"]["sent"] == [100]  # nothing of the parent's, sent again
+    assert result["child"]["flushed"] is True
+    before = result["child"]["before"]
+    assert before["queued"] == before["in_flight"] == before["enqueued"] == 0
+
+
+GUNICORN_APP = textwrap.dedent(
+    """
+    import os, time
+    from affy_middleware import _delivery
+    from affy_middleware._settings import Settings
+    from affy_middleware._wire import Event, click_body
+
+    settings = Settings.from_env()
+    dispatcher = _delivery.dispatcher_for(settings)
+    # Enqueued in the master before the fork (--preload): must be sent once, not 4 times.
+    dispatcher.enqueue(Event(kind="click", order_key="master", body=click_body(
+        1, affiliate_reference="master", click_id="master", session_id="master")))
+
+    def app(environ, start_response):
+        n = environ["QUERY_STRING"]
+        pid = os.getpid()
+        dispatcher.enqueue(Event(kind="click", order_key=f"s{n}", body=click_body(
+            1, affiliate_reference=f"w{pid}", click_id=f"c{n}", session_id=f"s{n}")))
+        time.sleep(0.02)  # some work, so concurrent requests spread over the workers
+        start_response("200 OK", [("Content-Type", "text/plain")])
+        return [str(pid).encode()]
+    """
+)
+
+
+@pytest.fixture
+def gunicorn(sandbox: SandboxServer, tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], str]]:
+    (tmp_path / "shop_app.py").write_text(GUNICORN_APP)
+    gunicorn_bin = Path(sys.executable).parent / "gunicorn"
+    proc = subprocess.Popen(
+        [
+            str(gunicorn_bin),
+            "--preload",
+            "-w",
+            "4",
+            "-b",
+            "127.0.0.1:0",
+            "--graceful-timeout",
+            "10",
+            "--chdir",
+            str(tmp_path),
+            "shop_app:app",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env_for(sandbox, AFFY_FLUSH_TIMEOUT="5"),
+    )
+    assert proc.stderr is not None
+    url, booted, deadline = None, 0, time.monotonic() + 30
+    while (url is None or booted < 4) and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stderr], [], [], 1)
+        if not ready:
+            continue
+        line = proc.stderr.readline()
+        if not line:
+            break
+        found = re.search(r"Listening at: (http://127\.0\.0\.1:\d+)", line)
+        url = found.group(1) if found else url
+        booted += "Booting worker" in line
+    try:
+        assert url is not None and booted == 4, "gunicorn did not start"
+        yield proc, url
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=10)
+
+
+def test_gunicorn_preload_workers_each_deliver_once(
+    sandbox: SandboxServer, gunicorn: tuple[subprocess.Popen[str], str]
+) -> None:
+    proc, url = gunicorn
+    n = 48
+
+    def hit(i: int) -> str:
+        return httpx.get(f"{url}/?{i}", timeout=10).text
+
+    with ThreadPoolExecutor(8) as pool:
+        pids = list(pool.map(hit, range(n)))
+    proc.send_signal(signal.SIGTERM)  # graceful: each worker flushes at exit
+    proc.communicate(timeout=30)
+
+    clicks = sandbox.events("click")
+    by_click = {e["click_id"]: e for e in clicks}
+    assert len(clicks) == len(by_click) == n + 1  # every request's event + the master's
+    assert by_click["master"]["affiliate_reference"] == "master"
+    for i, pid in enumerate(pids):
+        assert by_click[f"c{i}"]["affiliate_reference"] == f"w{pid}"
+    assert len(set(pids)) >= 2
+    assert sandbox.duplicates() == 0
