@@ -91,6 +91,10 @@ class AffyMiddleware:
     back. The host app's status, headers, body, exceptions and iterable pass through
     untouched; the only change is appended ``Set-Cookie`` headers. The visit is available as
     ``current_visit()`` during the app call and as ``environ["affy.visit"]``.
+
+    Tracking off for lack of a client id (or ``delivery="off"``): valid cookies are still
+    read into the visit, but no cookie is written and nothing is reported. ``enabled=False``
+    makes the middleware a pure pass-through.
     """
 
     def __init__(
