@@ -288,7 +288,14 @@ def _settings(args: argparse.Namespace, environ: Mapping[str, str] | None = None
         value = getattr(args, name, None)
         if value is not None:
             overrides[name] = value
-    return Settings.from_env(environ, **overrides)
+    # A flag replaces its variable entirely: a malformed AFFY_CLIENT_ID does not matter
+    # when --client-id is given.
+    env = {
+        key: text
+        for key, text in (os.environ if environ is None else environ).items()
+        if key.removeprefix("AFFY_").lower() not in overrides or not key.startswith("AFFY_")
+    }
+    return Settings.from_env(env, **overrides)
 
 
 def _config_failure(exc: AffyConfigError) -> _Failure:
