@@ -1,11 +1,294 @@
-"""Placeholder: to be replaced by the real module."""
+"""The ASGI middleware: ``app = AffyASGIMiddleware(app)`` or ``app.add_middleware(...)``."""
 
 from __future__ import annotations
 
-__all__ = [
-    "AffyASGIMiddleware",
-]
+import logging
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from typing import Any, Final
+
+from . import _delivery
+from ._decorators import register_field_source
+from ._settings import Settings, warn_if_inactive
+from ._visit import Attribution, ConsentHook, Decision, Visit, _current
+from ._wsgi import log_failure
+
+__all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of"]
+
+logger = logging.getLogger("affy_middleware")
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+#: Where the request's ``Visit`` (or None) is put in the scope.
+SCOPE_KEY: Final = "affy.visit"
+#: Key in ``scope["state"]``: Starlette/FastAPI read it as ``request.state.affy_visit``.
+STATE_KEY: Final = "affy_visit"
+
+#: Request header (lower-case bytes) -> the name the visit rules look it up by.
+_HEADERS: Final = {
+    b"cookie": "cookie",
+    b"host": "host",
+    b"user-agent": "user-agent",
+    b"referer": "referer",
+    b"sec-purpose": "sec-purpose",
+    b"purpose": "purpose",
+    b"x-purpose": "x-purpose",
+    b"x-moz": "x-moz",
+    b"sec-fetch-mode": "sec-fetch-mode",
+}
+_SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
+
+
+def visit_of(scope: Mapping[str, Any]) -> Visit | None:
+    """The visit the middleware put in an ASGI ``scope`` (None: no middleware, no visit)."""
+    visit = scope.get(SCOPE_KEY)
+    return visit if isinstance(visit, Visit) else None
 
 
 class AffyASGIMiddleware:
-    """Placeholder."""
+    """Pure ASGI middleware that recognises affiliate landings and keeps their attribution.
+
+    ::
+
+        app = AffyASGIMiddleware(app)                              # any ASGI app
+        app.add_middleware(AffyASGIMiddleware)                     # FastAPI, Starlette
+        application = AffyASGIMiddleware(get_asgi_application())   # Django
+
+    The same rules as :class:`AffyMiddleware` (WSGI). ``settings`` defaults to
+    ``Settings.from_env(**setting_overrides)``; ``consent`` is called with the scope. The
+    visit is ``current_visit()`` in the endpoint (and in tasks it starts),
+    ``scope["affy.visit"]`` and ``request.state.affy_visit``. The only change to the
+    response is ``Set-Cookie`` headers appended to ``http.response.start``. ``websocket``
+    scopes pass through; on ``lifespan`` shutdown the event queue is flushed, bounded by
+    ``flush_timeout`` (``flush_on_shutdown=False`` turns that off).
+    """
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        settings: Settings | None = None,
+        consent: ConsentHook | None = None,
+        flush_on_shutdown: bool = True,
+        **setting_overrides: Any,
+    ) -> None:
+        if settings is None:
+            settings = Settings.from_env(**setting_overrides)
+        elif setting_overrides:
+            settings = settings.replace(**setting_overrides)
+        warn_if_inactive(settings)
+        _delivery.configure_default(settings)
+        self.app = app
+        self.settings = settings
+        self.flush_on_shutdown = flush_on_shutdown
+        # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
+        self._attribution = Attribution(settings, consent) if settings.enabled else None
+        self._click_needle = settings.click_cookie.encode("latin-1") + b"="
+        self._session_needle = settings.session_cookie.encode("latin-1") + b"="
+        # Inline delivery makes an HTTP call: keep it off the event loop.
+        self._inline = settings.delivery == "sync"
+
+    def __repr__(self) -> str:
+        return f"AffyASGIMiddleware({self.app!r}, settings={self.settings!r})"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            if scope["type"] == "lifespan" and self.flush_on_shutdown:
+                return await self._lifespan(scope, receive, send)
+            return await self.app(scope, receive, send)
+        if SCOPE_KEY in scope or self._attribution is None:
+            # Wrapped twice: the outer middleware already tracked this request.
+            return await self.app(scope, receive, send)
+        decision = None
+        query = scope.get("query_string")
+        if query or self._has_our_cookie(scope["headers"]):
+            try:
+                decision = self._decide(scope, query or b"")
+            except Exception:
+                log_failure("deciding the visit")
+        if decision is None:
+            _expose(scope, None)
+            token = _current.set(None)
+            try:
+                return await self.app(scope, receive, send)
+            finally:
+                _current.reset(token)
+        visit, cookies, event = decision
+        _expose(scope, visit)
+        if event is not None:
+            await self._enqueue(event)
+        if cookies:
+            send = _with_cookies(send, cookies)
+        token = _current.set(visit)
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            _current.reset(token)
+
+    def _has_our_cookie(self, headers: Any) -> bool:
+        for name, value in headers:
+            if name == b"cookie" and (self._click_needle in value or self._session_needle in value):
+                return True
+        return False
+
+    def _decide(self, scope: Scope, query: bytes) -> Decision | None:
+        assert self._attribution is not None
+        found: dict[str, str] = {}
+        for raw_name, raw_value in scope["headers"]:
+            name = _HEADERS.get(raw_name) or _HEADERS.get(bytes(raw_name).lower())
+            if name is None:
+                continue
+            value = bytes(raw_value).decode("latin-1")
+            if name in found:
+                if name == "cookie":  # HTTP/2 may split the Cookie header
+                    found[name] += "; " + value
+                continue
+            found[name] = value
+        host = found.get("host")
+        if not host:
+            server = scope.get("server")
+            host = f"{server[0]}:{server[1]}" if server else ""
+        raw_path = scope.get("raw_path")
+        if raw_path:
+            path = bytes(raw_path).split(b"?", 1)[0]
+        else:
+            path = str(scope.get("path") or "/").encode("utf-8", "surrogateescape")
+        return self._attribution.decide(
+            str(scope.get("method") or "GET"),
+            str(scope.get("scheme") or "http"),
+            host,
+            path,
+            bytes(query),
+            found.get,
+            scope,
+        )
+
+    async def _enqueue(self, event: Any) -> None:
+        try:
+            dispatcher = _delivery.dispatcher_for(self.settings)
+            if self._inline:
+                from anyio import to_thread
+
+                await to_thread.run_sync(dispatcher.enqueue, event)
+            else:
+                dispatcher.enqueue(event)
+        except Exception:
+            log_failure("enqueueing the click")
+
+    # -- lifespan -----------------------------------------------------------------------
+
+    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
+        asked = False
+        flushed = False
+
+        async def receive_() -> Message:
+            nonlocal asked
+            asked = True
+            return await receive()
+
+        async def send_(message: Message) -> None:
+            nonlocal flushed
+            if message.get("type") in _SHUTDOWN_DONE and not flushed:
+                # After the app's own shutdown handlers, which may report events too.
+                flushed = True
+                await self.flush()
+            await send(message)
+
+        try:
+            await self.app(scope, receive_, send_)
+        except Exception:
+            if asked:
+                raise
+            logger.debug("affy_middleware: the app does not handle lifespan", exc_info=True)
+        if not asked:
+            # The app does not speak lifespan (Django, plain apps): answer for it, so the
+            # server still tells us when it stops.
+            await self._answer_lifespan(receive, send)
+
+    async def _answer_lifespan(self, receive: Receive, send: Send) -> None:
+        for _ in range(8):  # startup, shutdown; a misbehaving server can't keep us here
+            message = await receive()
+            kind = message.get("type")
+            if kind == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif kind == "lifespan.shutdown":
+                await self.flush()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def flush(self, timeout: float | None = None) -> bool:
+        """Deliver what is queued, in a worker thread, for at most ``timeout`` seconds
+        (default ``flush_timeout``); True if everything was delivered. Never raises."""
+        limit = self.settings.flush_timeout if timeout is None else timeout
+        try:
+            from anyio import to_thread
+
+            return await to_thread.run_sync(_delivery.flush, limit)
+        except Exception:
+            log_failure("flushing the event queue")
+            return False
+
+
+def _expose(scope: Scope, visit: Visit | None) -> None:
+    scope[SCOPE_KEY] = visit
+    state = scope.get("state")
+    if state is None:
+        scope["state"] = {STATE_KEY: visit}
+    elif isinstance(state, MutableMapping):
+        state[STATE_KEY] = visit
+
+
+def _with_cookies(send: Send, cookies: tuple[str, ...]) -> Send:
+    extra = [(b"set-cookie", value.encode("latin-1")) for value in cookies]
+
+    async def send_(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            # A new message and header list: the app may reuse its own on every request.
+            headers = message.get("headers")
+            message = {**message, "headers": [*headers, *extra] if headers else list(extra)}
+        await send(message)
+
+    return send_
+
+
+# -- where the decorators find form fields under ASGI ------------------------------------------
+
+
+def _asgi_fields(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], visit: Visit | None
+) -> Mapping[str, Any] | None:
+    scope = visit.native if visit is not None else None
+    if not isinstance(scope, MutableMapping) or scope.get("type") != "http":
+        return None
+    candidates = (*args[:2], *kwargs.values())
+    for candidate in candidates:
+        if hasattr(candidate, "META") and hasattr(candidate, "POST"):
+            return None  # a Django request: Django's own source reads it
+    for candidate in candidates:
+        # A Starlette request whose body the view already parsed (never read here).
+        if getattr(candidate, "scope", None) is scope or hasattr(candidate, "_form"):
+            form = getattr(candidate, "_form", None)
+            if isinstance(form, Mapping) and form:
+                return form
+            data = getattr(candidate, "_json", None)
+            if isinstance(data, Mapping) and data:
+                return data
+    # FastAPI hands form fields and body models to the endpoint as keyword arguments.
+    fields: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        if isinstance(value, str):
+            fields.setdefault(name, value)
+            continue
+        dump = getattr(value, "model_dump", None)
+        data = dump() if callable(dump) else value
+        if isinstance(data, Mapping):
+            for key, item in data.items():
+                if isinstance(key, str) and isinstance(item, (str, int)):
+                    fields.setdefault(key, item)
+    return fields or None
+
+
+register_field_source(_asgi_fields)

@@ -1,0 +1,267 @@
+"""Tiny Shop on FastAPI: ``AffyASGIMiddleware`` and both decorators on ``async def`` endpoints.
+
+``create_app(config)`` builds it; ``python -m examples.fastapi_shop`` serves it with uvicorn
+(see ``--help``), and so does ``uvicorn --factory examples.fastapi_shop:create_app``. A
+visitor arrives through ``/?ref=<affiliate>``, browses the pricing, signs up
+(``@track_registration``) and pays (``@track_payment``).
+"""
+
+from __future__ import annotations
+
+import html
+import secrets
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+
+from affy_middleware import (
+    AffyASGIMiddleware,
+    Settings,
+    flush,
+    identify,
+    set_lead_value,
+    track_payment,
+    track_registration,
+)
+from affy_middleware.fastapi import CurrentVisit
+
+__all__ = ["create_app", "PLANS", "Plan"]
+
+#: The shop's own cookie (it sits next to AFFY's in the same responses).
+SESSION_COOKIE = "shop_session"
+
+
+@dataclass(frozen=True)
+class Plan:
+    slug: str
+    name: str
+    price: Decimal
+    blurb: str
+
+
+PLANS: dict[str, Plan] = {
+    p.slug: p
+    for p in (
+        Plan("starter", "Starter", Decimal("19.00"), "One shop, 100 orders a month"),
+        Plan("pro", "Pro", Decimal("49.00"), "Three shops, unlimited orders"),
+        Plan("team", "Team", Decimal("99.00"), "Ten shops, five seats, priority support"),
+    )
+}
+
+
+@dataclass
+class Customer:
+    id: int
+    email: str
+    name: str
+    plan: str
+    paid: Decimal = Decimal("0.00")
+
+
+class Store:
+    """Customers and their shop sessions, in memory (a real shop has a database here)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.customers: dict[int, Customer] = {}
+        self.by_email: dict[str, int] = {}
+        self.sessions: dict[str, int] = {}
+
+    def add(self, email: str, name: str, plan: str) -> tuple[Customer, str] | None:
+        with self._lock:
+            if email in self.by_email:
+                return None
+            customer = Customer(len(self.customers) + 1, email, name, plan)
+            self.customers[customer.id] = customer
+            self.by_email[email] = customer.id
+            token = secrets.token_urlsafe(18)
+            self.sessions[token] = customer.id
+            return customer, token
+
+    def customer(self, request: Request) -> Customer | None:
+        customer_id = self.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
+        return self.customers.get(customer_id) if customer_id is not None else None
+
+
+async def form_fields(request: Request) -> dict[str, str]:
+    """The url-encoded form (FastAPI's ``Form()`` would need python-multipart)."""
+    body = await request.body()
+    return dict(parse_qsl(body.decode("utf-8", "replace"), max_num_fields=20))
+
+
+Form = Annotated[dict[str, str], Depends(form_fields)]
+
+STYLE = (
+    "body{font-family:system-ui,sans-serif;max-width:880px;margin:0 auto;padding:16px 24px;"
+    "color:#1d2330;background:#f6f7fb}.errors{color:#c92a2a}footer{color:#667}"
+)
+
+
+def page(title: str, body: str, *, customer: Customer | None, visit: CurrentVisit) -> str:
+    nav = '<a href="/checkout">Checkout</a>' if customer else '<a href="/signup">Sign up</a>'
+    footer = ""
+    if visit is not None and visit.referred:
+        who = html.escape(visit.affiliate_reference or "a partner")
+        footer = f'<span id="referral">Referred by {who}</span>'
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{title} · Tiny Shop"
+        f"</title><style>{STYLE}</style></head><body><header><a href='/'><b>Tiny Shop</b></a> "
+        f'<a href="/pricing">Pricing</a> {nav}</header><main>{body}</main>'
+        f"<footer>{footer}</footer></body></html>"
+    )
+
+
+def errors_html(errors: list[str]) -> str:
+    if not errors:
+        return ""
+    return '<ul class="errors">' + "".join(f"<li>{html.escape(e)}</li>" for e in errors) + "</ul>"
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> FastAPI:
+    """The shop. ``config``: a ``Settings`` for AFFY, or a mapping of ``AFFY_*`` keys; the
+    environment fills in the rest (``uvicorn --factory`` calls it without arguments)."""
+    settings = config if isinstance(config, Settings) else Settings.from_mapping(config or {})
+    app = FastAPI(title="Tiny Shop")
+    # Settings built here, so a malformed AFFY_* variable fails at start-up.
+    app.add_middleware(AffyASGIMiddleware, settings=settings)
+    store = Store()
+    app.state.store = store
+
+    @app.get("/", response_class=HTMLResponse)
+    async def index(request: Request, visit: CurrentVisit) -> str:
+        body = (
+            "<h1>Sell online in an afternoon.</h1><p>A storefront, a checkout and invoices."
+            '</p><p><a id="see-pricing" href="/pricing">See pricing</a></p>'
+        )
+        return page("Home", body, customer=store.customer(request), visit=visit)
+
+    @app.get("/pricing", response_class=HTMLResponse)
+    async def pricing(request: Request, visit: CurrentVisit) -> str:
+        cards = "".join(
+            f'<div class="card"><h2>{p.name}</h2><div class="price">${p.price}</div>'
+            f'<p>{p.blurb}</p><a id="choose-{p.slug}" href="/signup?plan={p.slug}">'
+            f"Choose {p.name}</a></div>"
+            for p in PLANS.values()
+        )
+        return page("Pricing", f"<h1>Pricing</h1>{cards}", customer=None, visit=visit)
+
+    def signup_form(plan: Plan, errors: list[str], form: Mapping[str, str]) -> str:
+        name = html.escape(form.get("name", ""))
+        email = html.escape(form.get("email", ""))
+        return (
+            f"<h1>Create your account</h1><p>Plan: <strong>{plan.name}</strong> "
+            f"(${plan.price} a month)</p>{errors_html(errors)}"
+            f'<form method="post" action="/signup"><input type="hidden" name="plan" '
+            f'value="{plan.slug}"><label>Name <input id="name" name="name" value="{name}" '
+            f'required></label><label>Email <input id="email" name="email" type="email" '
+            f'value="{email}" required></label><button id="signup-submit" type="submit">'
+            "Create account</button></form>"
+        )
+
+    @app.get("/signup", response_class=HTMLResponse)
+    async def signup_page(request: Request, visit: CurrentVisit, plan: str = "pro") -> str:
+        chosen = PLANS.get(plan, PLANS["pro"])
+        return page("Sign up", signup_form(chosen, [], {}), customer=None, visit=visit)
+
+    @app.post("/signup")
+    @track_registration
+    async def signup(request: Request, form: Form, visit: CurrentVisit) -> Response:
+        plan = PLANS.get(form.get("plan", ""), PLANS["pro"])
+        email = form.get("email", "").strip().lower()
+        name = form.get("name", "").strip()
+        errors = []
+        if "@" not in email or len(email) > 254:
+            errors.append("Please enter a valid email address.")
+        if not name or len(name) > 100:
+            errors.append("Please enter your name.")
+        added = None if errors else store.add(email, name, plan.slug)
+        if added is None and not errors:
+            errors.append("An account with this email already exists.")
+        if errors or added is None:
+            # A 4xx: the decorator reports nothing for a failed signup.
+            body = signup_form(plan, errors, {"email": email, "name": name})
+            return HTMLResponse(page("Sign up", body, customer=None, visit=visit), 400)
+        customer, token = added
+        identify(email=customer.email, customer_id=str(customer.id), name=customer.name)
+        response = RedirectResponse("/checkout", status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax")
+        return response
+
+    def checkout_form(customer: Customer, errors: list[str]) -> str:
+        plan = PLANS[customer.plan]
+        return (
+            f"<h1>Checkout</h1><p>{html.escape(customer.name)}, you are buying "
+            f'<strong>{plan.name}</strong>: <span id="total">${plan.price}</span></p>'
+            f'{errors_html(errors)}<form method="post" action="/checkout"><label>Card number '
+            '(test: 4242 4242 4242 4242) <input id="card" name="card" required></label>'
+            f'<button id="pay" type="submit">Pay ${plan.price}</button></form>'
+        )
+
+    @app.get("/checkout", response_model=None)
+    async def checkout_page(request: Request, visit: CurrentVisit) -> Response:
+        customer = store.customer(request)
+        if customer is None:
+            return RedirectResponse("/signup", status_code=303)
+        return HTMLResponse(
+            page("Checkout", checkout_form(customer, []), customer=customer, visit=visit)
+        )
+
+    @app.post("/checkout")
+    @track_payment
+    async def checkout(request: Request, form: Form, visit: CurrentVisit) -> Response:
+        customer = store.customer(request)
+        if customer is None:
+            return RedirectResponse("/signup", status_code=303)
+        card = form.get("card", "").replace(" ", "")
+        if not (card.isdigit() and 12 <= len(card) <= 19):
+            body = checkout_form(customer, ["Card declined."])
+            return HTMLResponse(page("Checkout", body, customer=customer, visit=visit), 402)
+        plan = PLANS[customer.plan]
+        customer.paid += plan.price
+        identify(email=customer.email)
+        set_lead_value(plan.price)
+        return RedirectResponse("/thanks", status_code=303)
+
+    @app.get("/thanks", response_class=HTMLResponse)
+    async def thanks(request: Request, visit: CurrentVisit) -> Response:
+        customer = store.customer(request)
+        if customer is None:
+            return HTMLResponse("Not found", 404)
+        body = (
+            f'<h1 id="thanks">Thank you, {html.escape(customer.name)}!</h1><p>Your '
+            f"{PLANS[customer.plan].name} plan is active.</p>"
+        )
+        return HTMLResponse(page("Thank you", body, customer=customer, visit=visit))
+
+    @app.get("/attribution.json")
+    async def attribution(visit: CurrentVisit) -> JSONResponse:
+        """What the middleware knows about this visitor (handy in the demo)."""
+        return JSONResponse(
+            None
+            if visit is None
+            else {
+                "click_id": visit.click_id,
+                "session_id": visit.session_id,
+                "affiliate_reference": visit.affiliate_reference,
+                "clicked_at": visit.clicked_at,
+            }
+        )
+
+    @app.post("/_affy/flush")
+    async def flush_events(request: Request) -> JSONResponse:
+        """Deliver queued events now (for demos and tests; only from this machine)."""
+        client = request.client
+        if client is None or client.host not in ("127.0.0.1", "::1", "testclient"):
+            return JSONResponse({"error": "forbidden"}, 403)
+        from anyio import to_thread
+
+        delivered = await to_thread.run_sync(flush, settings.flush_timeout)
+        return JSONResponse({"delivered": delivered})
+
+    return app
