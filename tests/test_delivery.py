@@ -467,3 +467,33 @@ def test_a_fork_waits_for_http_calls_in_progress(make: Callable[..., Dispatcher]
     d.after_fork_in_parent()
     assert 0.1 < waited < 1.5
     assert d.flush(2)
+
+
+@pytest.mark.parametrize(
+    ("opt", "warned"),
+    [
+        pytest.param({}, True, id="no-threads"),
+        pytest.param({"enable-threads": True}, False, id="enable-threads"),
+        pytest.param({b"threads": b"4"}, False, id="threads"),
+    ],
+)
+def test_warns_once_under_uwsgi_without_threads(
+    make: Callable[..., Dispatcher],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    opt: dict[object, object],
+    warned: bool,
+) -> None:
+    import sys
+    import types
+
+    from affy_middleware import _worker
+
+    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(opt=opt))
+    monkeypatch.setattr(_worker, "_uwsgi_checked", False)
+    d = make(Recorder())
+    d.enqueue(payment("a"))
+    d.enqueue(payment("b"))
+    assert d.flush(2)
+    lines = [r for r in caplog.records if "--enable-threads" in r.getMessage()]
+    assert len(lines) == (1 if warned else 0)

@@ -246,3 +246,17 @@ def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(
         d.enqueue(payment(f"s{i}"))
     assert (time.perf_counter() - start) / 200 < 0.02
     gate.opened.set()
+
+
+def test_sync_mode_keeps_undelivered_events_in_the_spool(
+    made: list[Dispatcher], path: Path
+) -> None:
+    gate = Gate()
+    d = dispatcher(made, path, gate, delivery="sync", timeout=0.2, flush_timeout=0.2)
+    assert d.enqueue(payment("s1")) is True
+    assert rows(path) == [] and len(gate.sent) == 1
+    gate.error = AffyServerError("down", status_code=503)
+    kept = payment("s2")
+    assert d.enqueue(kept) is False
+    assert rows(path) == [(kept.event_id, None)]  # left for a later process to send
+    assert d.stats()["dropped_unsent"] == 0
