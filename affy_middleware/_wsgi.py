@@ -136,7 +136,11 @@ class AffyMiddleware:
                 log_failure("deciding the visit")
         if decision is None:
             environ[ENVIRON_KEY] = None
-            token = _current.set(None)
+            if _current.get() is None:
+                # Every tracked request resets the contextvar when it ends, so there is no
+                # stale visit to hide here (the common case costs one get()).
+                return self.app(environ, start_response)
+            token = _current.set(None)  # a sub-request made from inside a tracked one
             try:
                 return self.app(environ, start_response)
             finally:

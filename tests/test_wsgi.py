@@ -407,3 +407,22 @@ def test_click_reaches_the_sandbox(sandbox: SandboxServer) -> None:
     assert response.headers.getlist("Set-Cookie")[0].startswith(
         f"affy_click_id={click['body']['clickId']};"
     )
+
+
+def test_sub_request_without_attribution_hides_the_outer_visit(events: list[Any]) -> None:
+    inner_seen: list[Visit | None] = []
+
+    def inner(env: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        inner_seen.append(current_visit())
+        return hello(env, start_response)
+
+    inner_mw = AffyMiddleware(inner, settings=SETTINGS)
+
+    def outer(env: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        assert current_visit() is not None
+        call(inner_mw, environ("/internal"))  # a fresh environ: a separate request
+        assert current_visit() is env["affy.visit"]
+        return hello(env, start_response)
+
+    call(AffyMiddleware(outer, settings=SETTINGS), environ("/", "ref=aff"))
+    assert inner_seen == [None] and current_visit() is None
