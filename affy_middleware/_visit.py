@@ -278,13 +278,12 @@ def _referral(query: bytes, table: dict[bytes, int]) -> tuple[str | None, str | 
 
 
 def parse_cookies(header: str, names: Iterable[str]) -> dict[str, str]:
+    """The first value of each cookie in ``names`` from a ``Cookie`` header (unvalidated)."""
     return _find_cookies(header, tuple((name, name + "=") for name in names))
 
 
 def _find_cookies(header: str, keys: tuple[tuple[str, str], ...]) -> dict[str, str]:
-    """The first value of each cookie in ``names`` from a ``Cookie`` header (unvalidated).
-
-    Looks for ``name=`` at the start or after ``;``/space instead of splitting the whole
+    """Looks for ``name=`` at the start or after ``;``/space instead of splitting the whole
     header: most of a real header belongs to other cookies.
     """
     found: dict[str, str] = {}
@@ -308,6 +307,8 @@ def is_bot(user_agent: str | None) -> bool:
     if not user_agent:
         return True
     ua = user_agent.lower()
+    if "cubot" in ua:  # CUBOT phones: a browser, whatever "bot" says
+        ua = ua.replace("cubot", "")
     return ua.endswith("bot") or any(marker in ua for marker in BOT_MARKERS)
 
 

@@ -244,6 +244,8 @@ def test_browsers_are_not_bots() -> None:
     assert not is_bot(CHROME)
     assert not is_bot("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Safari/604.1")
     assert not is_bot(CHROME.replace("Chrome/", "HeadlessChrome/"))
+    assert not is_bot("Mozilla/5.0 (Linux; Android 9; CUBOT P30) Chrome/120.0 Mobile Safari/537.36")
+    assert not is_bot("Mozilla/5.0 (Linux; Android 10; CUBOT_X30) Chrome/120.0 Mobile")
 
 
 @pytest.mark.parametrize(
