@@ -302,26 +302,37 @@ def _first(data: Mapping[str, Any], names: tuple[str, ...]) -> Any:
 def _customer_fields(
     visit: Visit, result: Any, extract: CustomerExtractor | None, args: Any, kwargs: Any
 ) -> tuple[str | None, str | None, str | None]:
+    """Customer data for the event. A failing extractor or form source is logged and
+    skipped: the conversion is still reported, only without those fields."""
     email, customer_id, name = visit.email, visit.customer_id, visit.customer_name
     if extract is not None and not (email and customer_id and name):
-        data = extract(result) or {}
-        email = email or _text("email", data.get("email"), explicit=False)
-        customer_id = customer_id or _text("customer_id", data.get("customer_id"), explicit=False)
-        name = name or _text("name", data.get("name"), explicit=False)
+        try:
+            data = extract(result) or {}
+            email = email or _text("email", data.get("email"), explicit=False)
+            customer_id = customer_id or _text(
+                "customer_id", data.get("customer_id"), explicit=False
+            )
+            name = name or _text("name", data.get("name"), explicit=False)
+        except Exception:
+            log_failure("the customer= extractor")
     if not (email and name):
         for source in _FIELD_SOURCES:
-            form = source(args, kwargs, visit)
-            if not form:
+            try:
+                form = source(args, kwargs, visit)
+                if not form:
+                    continue
+                email = email or _text("email", _first(form, EMAIL_FIELDS), explicit=False)
+                if not name:
+                    full = _first(form, NAME_FIELDS)
+                    if not full and form.get("first_name"):
+                        full = f"{form.get('first_name')} {form.get('last_name') or ''}"
+                    name = _text("name", full, explicit=False)
+                customer_id = customer_id or _text(
+                    "customer_id", _first(form, CUSTOMER_ID_FIELDS), explicit=False
+                )
+            except Exception:  # e.g. Django's RawPostDataException after a streamed read
+                logger.debug("affy_middleware: reading form fields failed", exc_info=True)
                 continue
-            email = email or _text("email", _first(form, EMAIL_FIELDS), explicit=False)
-            if not name:
-                full = _first(form, NAME_FIELDS)
-                if not full and form.get("first_name"):
-                    full = f"{form.get('first_name')} {form.get('last_name') or ''}"
-                name = _text("name", full, explicit=False)
-            customer_id = customer_id or _text(
-                "customer_id", _first(form, CUSTOMER_ID_FIELDS), explicit=False
-            )
             break
     return email, customer_id, name
 

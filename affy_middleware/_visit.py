@@ -354,7 +354,7 @@ def _url_part(raw: bytes) -> str:
 
 
 def _crc(click_id: str) -> str:
-    return f"{zlib.crc32(click_id.encode('ascii')):08x}"
+    return f"{zlib.crc32(click_id.encode('utf-8', 'replace')):08x}"
 
 
 def _unb64(text: str) -> str | None:
