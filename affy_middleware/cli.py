@@ -54,6 +54,17 @@ exit codes:
   130  interrupted (Ctrl-C)
 """
 
+_SANDBOX_EPILOG = """\
+The first line of output is the URL it listens on; the dashboard is at that URL's /.
+Point an app at it with AFFY_API_URL=<url> AFFY_CLIENT_ID=1 (any client id works) and, if
+you passed --api-key, AFFY_API_KEY=<the same key>.
+
+exit codes:
+  0    stopped by Ctrl-C or SIGTERM
+  1    could not start (the port is taken, the database file cannot be opened)
+  2    bad command-line arguments
+"""
+
 _SETTINGS_HELP = """\
 settings:
   Read from the environment (AFFY_CLIENT_ID, AFFY_API_KEY, AFFY_API_URL, AFFY_TIMEOUT, ...);
@@ -461,6 +472,10 @@ def _doctor(args: argparse.Namespace) -> tuple[_Doctor, Settings | None]:
     except AffyConfigError as exc:
         doc.add("settings", "fail", str(exc), "correct or unset the variable named above")
         return doc, None
+    from . import __version__
+
+    version = sys.version.split()[0]
+    doc.add("version", "ok", f"affy_middleware {__version__} on Python {version}")
     doc.add("settings", "ok", "every AFFY_* variable parses")
     if settings.client_id is None:
         doc.add("client id", "fail", "AFFY_CLIENT_ID is not set: tracking is off", _FIX_CLIENT_ID)
@@ -705,8 +720,18 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
 
 
 def _cmd_sandbox(argv: Sequence[str]) -> int:
+    """Hand over to the sandbox's own ``main``; its options are checked (and ``--help``
+    printed) under the name ``affy sandbox`` first."""
+    from .sandbox.__main__ import build_parser as sandbox_parser
     from .sandbox.__main__ import main as sandbox_main
 
+    parser = sandbox_parser(prog="affy sandbox")
+    parser.epilog = _SANDBOX_EPILOG
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    try:
+        parser.parse_args(list(argv))
+    except SystemExit as exc:  # --help, or bad options (exit code 2)
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     return sandbox_main(list(argv))
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+import socket
 import sys
 import threading
 from collections.abc import Sequence
@@ -71,14 +72,25 @@ def _step(number: int, text: str) -> None:
 # -- servers ------------------------------------------------------------------------------
 
 
+def _free(port: int) -> int:
+    """``port`` if nothing listens on it, else 0 (any free port).
+
+    Checked first because werkzeug answers a taken port with a message and ``SystemExit``.
+    """
+    if port == 0:
+        return 0
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return 0
+    return port
+
+
 def start_sandbox(port: int) -> SandboxServer:
-    """The sandbox on ``port`` (0: any free one); a busy port falls back to a free one."""
-    try:
-        return SandboxServer(port=port, api_key=API_KEY).start()
-    except OSError:
-        if port == 0:
-            raise
-        return SandboxServer(port=0, api_key=API_KEY).start()
+    """The sandbox on ``port`` if it is free, else on any free port."""
+    return SandboxServer(port=_free(port), api_key=API_KEY).start()
 
 
 class ShopServer:
@@ -88,16 +100,9 @@ class ShopServer:
         self.app = create_app(
             {"AFFY_API_URL": sandbox.url, "AFFY_CLIENT_ID": CLIENT_ID, "AFFY_API_KEY": API_KEY}
         )
-        try:
-            self.server: BaseWSGIServer = make_server(
-                "127.0.0.1", port, self.app, threaded=True, request_handler=_Quiet
-            )
-        except OSError:
-            if port == 0:
-                raise
-            self.server = make_server(
-                "127.0.0.1", 0, self.app, threaded=True, request_handler=_Quiet
-            )
+        self.server: BaseWSGIServer = make_server(
+            "127.0.0.1", _free(port), self.app, threaded=True, request_handler=_Quiet
+        )
         self.thread = threading.Thread(
             target=self.server.serve_forever, name="tiny-shop", daemon=True
         )
@@ -225,7 +230,8 @@ def check_attribution(sandbox: SandboxServer, session_id: str) -> list[dict[str,
     return events
 
 
-def run(sandbox: SandboxServer, shop: ShopServer) -> None:
+def run(sandbox: SandboxServer, shop: ShopServer) -> str:
+    """The walk, the flush and the checks; returns the visitor's session id."""
     cookies = walk(shop.url)
     session_id = cookies["affy_session_id"]
     if not affy_middleware.flush(timeout=15.0):
@@ -250,6 +256,7 @@ def run(sandbox: SandboxServer, shop: ShopServer) -> None:
         f"OK: affiliate {AFFILIATE} gets 1 click, 1 signup and ${total:.2f} of payments "
         f"(visitor session {_short(session_id)})"
     )
+    return session_id
 
 
 def _urls(sandbox: SandboxServer, shop: ShopServer) -> None:
@@ -308,7 +315,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _urls(sandbox, shop)
         _out()
         try:
-            run(sandbox, shop)
+            session_id = run(sandbox, shop)
         except (DemoFailed, AffyError, httpx.HTTPError) as exc:
             _out()
             print(f"demo FAILED: {exc}", file=sys.stderr, flush=True)
@@ -317,6 +324,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.serve:
             _out("Serving until Ctrl-C. Open in a browser:")
             _urls(sandbox, shop)
+            _out()
+            _out(
+                "Try it: open the shop link, choose a plan, sign up and pay (test card "
+                f"{CARD}), then reload the dashboard."
+            )
+            env = f"AFFY_API_URL={sandbox.url} AFFY_CLIENT_ID={CLIENT_ID} AFFY_API_KEY={API_KEY}"
+            _out("From another terminal:")
+            _out(f"  {env} .venv/bin/affy doctor")
+            _out(f"  {env} .venv/bin/affy status {session_id}")
             serve_forever()
             _out("stopped")
         else:

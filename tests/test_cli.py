@@ -94,6 +94,7 @@ def test_help_lists_every_command_and_the_exit_codes() -> None:
     assert "--json" in affy("doctor", "--help", env=_env()).out
     sandbox_help = affy("sandbox", "--help", env=_env())
     assert sandbox_help.code == 0 and "--port" in sandbox_help.out
+    assert sandbox_help.out.startswith("usage: affy sandbox")
 
 
 def test_version_through_the_module_guard_too() -> None:
@@ -374,3 +375,9 @@ def test_affy_sandbox_serves_until_interrupted() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait(10)
+
+
+def test_affy_sandbox_on_a_taken_port_exits_1(sandbox: SandboxServer) -> None:
+    run = affy("sandbox", "--port", str(sandbox.port), env=_env(), timeout=30)
+    assert run.code == 1
+    assert "in use" in run.err
