@@ -9,15 +9,8 @@ import pytest
 
 pytest.importorskip("django")
 
-from django.conf import settings as django_settings  # noqa: E402
-
-if not django_settings.configured:
-    django_settings.configure(DEBUG=False, ALLOWED_HOSTS=["*"], USE_TZ=True)
-
 import django  # noqa: E402
-
-django.setup()
-
+from django.conf import settings as django_settings  # noqa: E402
 from django.core.wsgi import get_wsgi_application  # noqa: E402
 from django.http import HttpRequest, HttpResponse  # noqa: E402
 from django.test.utils import override_settings  # noqa: E402
@@ -55,7 +48,12 @@ urlpatterns = [path("", home), path("signup", signup)]
 
 @pytest.fixture
 def client() -> Iterator[Client]:
-    with override_settings(ROOT_URLCONF=__name__):
+    # Configured at test time, and only if no other test module configured Django first
+    # (settings are process-wide); everything this file needs is overridden below.
+    if not django_settings.configured:
+        django_settings.configure(DEBUG=False, ALLOWED_HOSTS=["*"], USE_TZ=True)
+    django.setup()
+    with override_settings(ROOT_URLCONF=__name__, ALLOWED_HOSTS=["*"], MIDDLEWARE=[]):
         app = AffyMiddleware(get_wsgi_application(), settings=Settings(client_id=2))
         yield Client(app)
 
