@@ -339,6 +339,21 @@ def test_send_test_slow_affy_fails_within_the_wait(sandbox: SandboxServer) -> No
 # -- affy sandbox ---------------------------------------------------------------------------
 
 
+_pumps: list[threading.Thread] = []
+
+
+def _close(proc: subprocess.Popen[str]) -> None:
+    """Stop the process if it still runs, let the readers reach EOF, close the pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(30)
+    while _pumps:
+        _pumps.pop().join(10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def _lines(stream: Any) -> queue.Queue[str]:
     lines: queue.Queue[str] = queue.Queue()
 
@@ -346,7 +361,9 @@ def _lines(stream: Any) -> queue.Queue[str]:
         for line in stream:
             lines.put(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    _pumps.append(thread)
     return lines
 
 
@@ -372,9 +389,7 @@ def test_affy_sandbox_serves_until_interrupted() -> None:
         assert proc.stderr is not None
         assert "Traceback" not in proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        _close(proc)
 
 
 def test_affy_sandbox_on_a_taken_port_exits_1(sandbox: SandboxServer) -> None:

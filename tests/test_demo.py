@@ -147,6 +147,21 @@ def test_demo_fails_clearly_when_the_shop_does_not_attribute() -> None:
     assert "set no attribution cookies" in run.stderr and "AFFY_REF_PARAMS" in run.stderr
 
 
+_pumps: list[threading.Thread] = []
+
+
+def _close(proc: subprocess.Popen[str]) -> None:
+    """Stop the process if it still runs, let the readers reach EOF, close the pipes."""
+    if proc.poll() is None:
+        proc.kill()
+    proc.wait(30)
+    while _pumps:
+        _pumps.pop().join(10)
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
 def _lines(stream: IO[str]) -> queue.Queue[str]:
     lines: queue.Queue[str] = queue.Queue()
 
@@ -154,7 +169,9 @@ def _lines(stream: IO[str]) -> queue.Queue[str]:
         for line in stream:
             lines.put(line)
 
-    threading.Thread(target=pump, daemon=True).start()
+    thread = threading.Thread(target=pump, daemon=True)
+    thread.start()
+    _pumps.append(thread)
     return lines
 
 
@@ -188,6 +205,4 @@ def test_make_serve_keeps_shop_and_dashboard_up_until_ctrl_c() -> None:
         assert proc.stderr is not None
         assert "Traceback" not in proc.stderr.read()
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        _close(proc)
