@@ -13,6 +13,7 @@ you can open them in a browser.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import socket
 import sys
@@ -31,11 +32,13 @@ import httpx  # noqa: E402
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server  # noqa: E402
 
 import affy_middleware  # noqa: E402
-from affy_middleware import AffyClient, AffyError  # noqa: E402
+from affy_middleware import AffyClient, AffyError, Settings  # noqa: E402
 from affy_middleware.sandbox import SandboxServer  # noqa: E402
 from examples.flask_shop import PLANS, create_app  # noqa: E402
 
 AFFILIATE = "aff_demo"
+#: The query parameter the affiliate link lands with (one of AFFY_REF_PARAMS' defaults).
+REF_PARAM = "ref"
 CLIENT_ID = 1
 API_KEY = "demo-key"
 PLAN = "pro"
@@ -93,13 +96,20 @@ def start_sandbox(port: int) -> SandboxServer:
     return SandboxServer(port=_free(port), api_key=API_KEY).start()
 
 
+def shop_settings(sandbox: SandboxServer) -> Settings:
+    """The shop's AFFY settings: the sandbox, and every other option at its default.
+
+    Built from keywords only, so ``AFFY_*`` variables in your shell (a production spool
+    path, a cookie domain, ``AFFY_ENABLED=0``) cannot change or spoil the demo.
+    """
+    return Settings(api_url=sandbox.url, client_id=CLIENT_ID, api_key=API_KEY)
+
+
 class ShopServer:
     """Tiny Shop on a werkzeug server in a thread, pointed at the sandbox."""
 
     def __init__(self, sandbox: SandboxServer, port: int) -> None:
-        self.app = create_app(
-            {"AFFY_API_URL": sandbox.url, "AFFY_CLIENT_ID": CLIENT_ID, "AFFY_API_KEY": API_KEY}
-        )
+        self.app = create_app(shop_settings(sandbox))
         self.server: BaseWSGIServer = make_server(
             "127.0.0.1", _free(port), self.app, threaded=True, request_handler=_Quiet
         )
@@ -136,14 +146,14 @@ def _location(response: httpx.Response) -> str:
 def walk(shop_url: str) -> dict[str, str]:
     """One visitor through the shop; returns the attribution cookies it was given."""
     with httpx.Client(base_url=shop_url, headers=BROWSER, timeout=10.0) as browser:
-        landing = f"/?ref={AFFILIATE}&utm_source=newsletter"
+        landing = f"/?{REF_PARAM}={AFFILIATE}&utm_source=newsletter"
         response = browser.get(landing)
         _expect(response, 200, f"GET {landing}")
         jar = {c.name: c for c in browser.cookies.jar}
         if "affy_click_id" not in jar or "affy_session_id" not in jar:
             raise DemoFailed(
                 f"GET {landing} set no attribution cookies (got: {sorted(jar) or 'none'}); "
-                "is the ref parameter in AFFY_REF_PARAMS, and AFFY_ENABLED not false?"
+                f"is {REF_PARAM!r} one of the shop's AFFY_REF_PARAMS, and tracking active?"
             )
         shown = []
         for name in sorted(jar):
@@ -260,7 +270,7 @@ def run(sandbox: SandboxServer, shop: ShopServer) -> str:
 
 
 def _urls(sandbox: SandboxServer, shop: ShopServer) -> None:
-    _out(f"  Tiny Shop            {shop.url}/?ref={AFFILIATE}")
+    _out(f"  Tiny Shop            {shop.url}/?{REF_PARAM}={AFFILIATE}")
     _out(f"  sandbox dashboard    {sandbox.url}/")
     _out(f"  sandbox API          {sandbox.url}  (client id {CLIENT_ID}, API key {API_KEY})")
 
@@ -313,6 +323,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         shop = ShopServer(sandbox, shop_port)
         _out("affy_middleware demo: a visitor from an affiliate link to a payment")
         _urls(sandbox, shop)
+        ignored = sorted(k for k in os.environ if k.startswith("AFFY_"))
+        if ignored:
+            _out(f"  (the demo's shop ignores your {', '.join(ignored)})")
         _out()
         try:
             session_id = run(sandbox, shop)

@@ -130,21 +130,40 @@ def test_make_demo_from_a_fresh_clone(tmp_path: Path) -> None:
     assert "make serve" in run.stdout
 
 
-def test_demo_fails_clearly_when_the_shop_does_not_attribute() -> None:
-    """With the affiliate parameter not recognised (AFFY_REF_PARAMS=via), the visitor gets
-    no cookie: the demo says so in one line and exits 1."""
+def test_demo_fails_clearly_when_the_visitor_is_not_attributed() -> None:
+    """An affiliate link landing with a parameter the shop does not know (`?partner=`):
+    the visitor gets no cookie, and the demo says so in one line and exits 1."""
+    code = "import sys, examples.demo as d; d.REF_PARAM = 'partner'; sys.exit(d.main([]))"
     run = subprocess.run(
-        [sys.executable, str(DEMO)],
+        [sys.executable, "-c", code],
         cwd=ROOT,
-        env=_env(AFFY_REF_PARAMS="via"),
+        env=_env(),
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert run.returncode == 1
+    assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
-    assert run.stderr.startswith("demo FAILED: GET /?ref=aff_demo")
+    assert run.stderr.startswith("demo FAILED: GET /?partner=aff_demo")
     assert "set no attribution cookies" in run.stderr and "AFFY_REF_PARAMS" in run.stderr
+
+
+def test_demo_is_not_spoilt_by_affy_variables_in_the_shell(tmp_path: Path) -> None:
+    """A developer's own AFFY_* settings (tracking off, a cookie domain, a spool) neither
+    break the demo nor receive its events."""
+    spool = tmp_path / "my-app-spool.db"
+    env = _env(
+        AFFY_ENABLED="0",
+        AFFY_COOKIE_DOMAIN="example.com",
+        AFFY_SPOOL_PATH=str(spool),
+        AFFY_REF_PARAMS="partner",
+    )
+    run = subprocess.run(
+        [sys.executable, str(DEMO)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
+    )
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "ignores your AFFY_COOKIE_DOMAIN, AFFY_ENABLED" in run.stdout
+    assert not spool.exists()
 
 
 _pumps: list[threading.Thread] = []
