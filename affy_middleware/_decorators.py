@@ -315,7 +315,7 @@ def _customer_fields(
             name = name or _text("name", data.get("name"), explicit=False)
         except Exception:
             log_failure("the customer= extractor")
-    if not (email and name):
+    if not (email or customer_id or name):  # identify() (or the extractor) said nothing
         for source in _FIELD_SOURCES:
             try:
                 form = source(args, kwargs, visit)

@@ -494,3 +494,23 @@ def test_wsgi_input_untouched_before_the_view(events: list[Event]) -> None:
     env["HTTP_COOKIE"] = f"affy_session_id={SESSION}"
     AffyMiddleware(app, settings=SETTINGS)(env, lambda s, h, e=None: None)
     assert Guard.reads == 0 and [e.kind for e in events] == ["registration_lead"]
+
+
+def test_identify_wins_over_form_fields(events: list[Event]) -> None:
+    import flask
+
+    app = flask.Flask(__name__)
+
+    @track_registration
+    def signup() -> str:
+        identify(email="identified@example.com")
+        return "ok"
+
+    with (
+        app.test_request_context(
+            "/signup", method="POST", data={"email": "form@example.com", "name": "Form"}
+        ),
+        request(),
+    ):
+        signup()
+    assert events[0].body == {"clickId": CLICK, "email": "identified@example.com"}
