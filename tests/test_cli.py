@@ -226,6 +226,14 @@ def test_doctor_malformed_setting(sandbox: SandboxServer) -> None:
     assert "[FAIL] settings: AFFY_CLIENT_ID='forty-two' is not a client id" in run.out
 
 
+def test_doctor_warnings_do_not_fail(sandbox: SandboxServer) -> None:
+    run = affy("doctor", env=_sandbox_env(sandbox, AFFY_DELIVERY="off", AFFY_ENABLED="0"))
+    assert run.code == 0, run.text
+    assert "[WARN] enabled: AFFY_ENABLED is false: tracking is off" in run.out
+    assert "[WARN] delivery: AFFY_DELIVERY=off" in run.out
+    assert "all checks passed" in run.out
+
+
 def test_doctor_unwritable_spool_directory(sandbox: SandboxServer, tmp_path: Path) -> None:
     spool = str(tmp_path / "missing-dir" / "spool.db")
     run = affy("doctor", env=_sandbox_env(sandbox, AFFY_SPOOL_PATH=spool))
@@ -266,6 +274,35 @@ def test_status_failures_are_one_line_and_exit_1(sandbox: SandboxServer) -> None
     assert as_json.json()["ok"] is False and "could not reach" in as_json.json()["problem"]
     bad = affy("status", "s-1", env=_sandbox_env(sandbox, AFFY_TIMEOUT="soon"))
     assert bad.code == 1 and "AFFY_TIMEOUT='soon'" in bad.err
+
+
+@pytest.mark.process
+def test_ctrl_c_during_a_call_exits_130() -> None:
+    """A server that accepts the connection and never answers: once it has accepted, the
+    command is inside the call; Ctrl-C then ends it with 130 and one line, no traceback."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        silent.settimeout(30)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        proc = subprocess.Popen(
+            [*COMMAND, "status", "s-1", "--api-url", url, "--timeout", "60"],
+            env=_env(AFFY_API_KEY="k"),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        try:
+            connection, _ = silent.accept()
+            with connection:
+                proc.send_signal(signal.SIGINT)
+                out, err = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=10)
+    assert proc.returncode == 130, err
+    assert err.strip() == "affy: interrupted" and out == ""
 
 
 # -- affy send-test -------------------------------------------------------------------------

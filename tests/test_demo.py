@@ -81,7 +81,8 @@ def test_make_demo_from_a_fresh_clone(tmp_path: Path) -> None:
     which imports the clone's `affy_middleware` and `examples/` (checked below), so a file
     that was never committed makes this test fail. The pip install itself is exercised by
     `make test` in CI, which starts from a fresh clone; set AFFY_DEMO_FULL_INSTALL=1 to run
-    the real `make demo` with its own pip install here too (1-2 minutes, needs PyPI).
+    the real `make demo` with its own venv and pip install here too (needs PyPI; 28 s on
+    the development machine with a warm pip cache, minutes without one).
     """
     clone = _clone(tmp_path)
     if not FULL_INSTALL:
