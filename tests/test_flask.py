@@ -225,3 +225,21 @@ def test_form_fields_without_identify(events: list[Event]) -> None:
         },
         {"clickId": events[0].body["clickId"], "email": "json@example.com", "customerId": "77"},
     ]
+
+
+def test_affy_down_leaves_the_shop_untouched(sandbox: SandboxServer) -> None:
+    sandbox.set_faults(outage_seconds=60)  # every API call answers 503
+    app = create_app(sandbox.settings(flush_timeout=0.2))
+    client = app.test_client()
+    assert client.get("/?ref=down_aff", headers=UA).status_code == 200
+    ok = client.post(
+        "/signup", data={"plan": "starter", "email": "d@example.com", "name": "D"}, headers=UA
+    )
+    assert ok.status_code == 302 and ok.location == "/checkout"
+    paid = client.post("/checkout", data={"card": "4242424242424242"}, headers=UA)
+    assert paid.status_code == 302 and paid.location == "/thanks"
+    assert sandbox.events() == []
+    # Delivery keeps retrying in the background; a bounded flush gives up, nothing raises.
+    dispatcher = _delivery.dispatcher_for(app.extensions["affy"].settings)
+    assert dispatcher.flush(0.5) is False
+    dispatcher.shutdown(0.2)  # don't leave retries for the exit-time flush
