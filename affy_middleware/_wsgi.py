@@ -127,13 +127,15 @@ class AffyMiddleware:
             # Wrapped twice: the outer middleware already tracked this request.
             return self.app(environ, start_response)
         decision = None
-        query = environ.get("QUERY_STRING")
-        cookie = environ.get("HTTP_COOKIE")
-        if query or (cookie and (self._click_needle in cookie or self._session_needle in cookie)):
-            try:
+        try:  # free when nothing raises (3.11+); a server's odd environ must not hurt
+            query = environ.get("QUERY_STRING")
+            cookie = environ.get("HTTP_COOKIE")
+            if query or (
+                cookie and (self._click_needle in cookie or self._session_needle in cookie)
+            ):
                 decision = self._decide(environ, query or "")
-            except Exception:
-                log_failure("deciding the visit")
+        except Exception:
+            log_failure("deciding the visit")
         if decision is None:
             environ[ENVIRON_KEY] = None
             if _current.get() is None:

@@ -426,3 +426,22 @@ def test_sub_request_without_attribution_hides_the_outer_visit(events: list[Any]
 
     call(AffyMiddleware(outer, settings=SETTINGS), environ("/", "ref=aff"))
     assert inner_seen == [None] and current_visit() is None
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {"HTTP_COOKIE": b"affy_click_id=abcdefgh1234"},
+        {"QUERY_STRING": b"ref=aff"},
+        {"HTTP_USER_AGENT": None, "QUERY_STRING": "ref=aff"},
+        {"REQUEST_METHOD": None, "QUERY_STRING": "ref=aff"},
+    ],
+)
+def test_odd_server_environ_never_breaks_the_app(
+    odd: dict[str, Any], events: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
+    env = environ("/")
+    env.update(odd)
+    rec, body = call(AffyMiddleware(hello, settings=SETTINGS), env)
+    assert body == b"hello" and rec.calls[0][0] == "200 OK"
