@@ -142,6 +142,13 @@ def _session_id(text: str) -> str:
     return text
 
 
+def _email(text: str) -> str:
+    value = text.strip()
+    if "@" not in value or len(value) > 254 or not value.isprintable() or " " in value:
+        raise argparse.ArgumentTypeError(f"must be an email address, got {text!r}")
+    return value
+
+
 def _reference(text: str) -> str:
     if not text.strip() or len(text) > 128 or not text.isprintable():
         raise argparse.ArgumentTypeError("must be 1 to 128 printable characters")
@@ -272,6 +279,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--email",
+        type=_email,
         default="send-test@example.com",
         metavar="EMAIL",
         help="customer email of the test registration (default send-test@example.com)",

@@ -123,6 +123,7 @@ def test_version_through_the_module_guard_too() -> None:
         (("send-test", "--amount", "-5"), "--amount"),
         (("send-test", "--amount", "lots"), "--amount"),
         (("send-test", "--affiliate", ""), "--affiliate"),
+        (("send-test", "--email", "nobody"), "--email: must be an email address"),
         (("sandbox", "--port", "99999"), "--port"),
         (("sandbox", "--port", "eighty"), "--port"),
     ],
@@ -327,12 +328,21 @@ def test_send_test_goes_through_the_pipeline_and_reads_back(sandbox: SandboxServ
 
 
 def test_send_test_human_output(sandbox: SandboxServer) -> None:
-    run = affy("send-test", "--affiliate", "partner-x", env=_sandbox_env(sandbox))
+    run = affy(
+        "send-test",
+        "--affiliate",
+        "partner-x",
+        "--email",
+        "qa@shop.test",
+        env=_sandbox_env(sandbox),
+    )
     assert run.code == 0, run.text
     for word in ("reach", "click", "registration", "delivered", "attribution", "ok"):
         assert word in run.out
     assert "attributes session affy-send-test-" in run.out and "to partner-x" in run.out
-    assert [e["kind"] for e in sandbox.events()] == ["click", "registration"]
+    events = sandbox.events()
+    assert [e["kind"] for e in events] == ["click", "registration"]
+    assert events[1]["body"]["email"] == "qa@shop.test"
 
 
 def test_send_test_sync_delivery_mode(sandbox: SandboxServer) -> None:
