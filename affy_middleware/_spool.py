@@ -89,6 +89,8 @@ class Spool:
         self.host = _host_identity()
         self.pid = os.getpid()
         self.token = uuid.uuid4().hex
+        #: When every row this handle holds was last known to be leased (time.time()).
+        self.renewed_at = time.time()
         self._lock = threading.Lock()
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
@@ -151,12 +153,28 @@ class Spool:
 
     def renew(self) -> int:
         """Extend the lease of every row this process holds; returns how many."""
+        now = time.time()
         with self._lock:
             cursor = self._db.execute(
                 "UPDATE affy_outbox SET lease_until = ? WHERE owner_token = ?",
-                (time.time() + self.lease, self.token),
+                (now + self.lease, self.token),
             )
+            self.renewed_at = now
             return cursor.rowcount
+
+    def lease_safe(self) -> bool:
+        """Whether our leases are surely still valid (renewed recently enough)."""
+        return time.time() < self.renewed_at + self.lease * 0.75
+
+    def reclaim(self, event_id: str) -> bool:
+        """Renew our lease on one row if it is still ours; False when another process
+        took it over meanwhile (after our renewal ran late). One atomic statement."""
+        with self._lock:
+            cursor = self._db.execute(
+                "UPDATE affy_outbox SET lease_until = ? WHERE event_id = ? AND owner_token = ?",
+                (time.time() + self.lease, event_id, self.token),
+            )
+            return cursor.rowcount == 1
 
     def claim(self, limit: int) -> list[Event]:
         """Lease up to ``limit`` rows nobody holds (unclaimed, lease expired, or held by a

@@ -49,6 +49,7 @@ COUNTERS = (
     "dropped_shutdown",
     "dropped_unsent",
     "spool_errors",
+    "handed_over",
     "pauses",
 )
 #: Fixed per-event overhead in the byte estimate (object headers, ids, timestamps).
@@ -493,6 +494,13 @@ class Dispatcher:
             probe = self._wait_for_gate(gen)
             if probe is None:
                 return False
+            if item.spooled and not self._still_ours(item):
+                with self._lock:
+                    self._counters["handed_over"] += 1
+                    if probe:
+                        self._breaker.cancel_probe()
+                        self._gate.notify_all()
+                return True  # another process took the row over: it sends it, not us
             if time.time() - event.created_at > deadline:
                 with self._lock:
                     self._counters["dropped_expired"] += 1
@@ -519,6 +527,15 @@ class Dispatcher:
                 self._breaker.success()
                 self._gate.notify_all()
             self._forget(item)
+            return True
+
+    def _still_ours(self, item: _Item) -> bool:
+        spool = self._spool
+        if spool is None or spool.lease_safe():
+            return True
+        try:  # our lease renewal ran late (a frozen process): check before sending
+            return spool.reclaim(item.event.event_id)
+        except sqlite3.Error:
             return True
 
     def _wait_for_gate(self, gen: _Generation) -> bool | None:

@@ -260,3 +260,33 @@ def test_sync_mode_keeps_undelivered_events_in_the_spool(
     assert d.enqueue(kept) is False
     assert rows(path) == [(kept.event_id, None)]  # left for a later process to send
     assert d.stats()["dropped_unsent"] == 0
+
+
+def test_a_lapsed_lease_is_checked_before_sending(made: list[Dispatcher], path: Path) -> None:
+    # A process frozen longer than its lease may find its rows taken over: it must not
+    # send them too. (A lease of -1 s has lapsed from the start.)
+    gate = Gate(is_open=False)
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
+    d = Dispatcher(settings, send=gate, retry_policy=FAST, spool_lease=-1.0)
+    made.append(d)
+    first, second = payment("visit"), payment("visit")
+    d.enqueue(first)  # being sent (the gate holds it) ...
+    d.enqueue(second)  # ... so this one waits behind it, unchecked yet
+    assert d.flush(0.2) is False
+    other = Spool(str(path))
+    assert len(other.claim(5)) == 2  # the other process takes both rows over
+    gate.opened.set()
+    assert d.flush(5)
+    assert gate.sent == [first]  # checked before `other` came: sent (a duplicate risk)
+    assert d.stats()["handed_over"] == 1  # checked after: left to `other`
+    assert rows(path) == [(second.event_id, other.token)]
+
+
+def test_a_late_renewal_keeps_rows_nobody_took(made: list[Dispatcher], path: Path) -> None:
+    gate = Gate()
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
+    d = Dispatcher(settings, send=gate, retry_policy=FAST, spool_lease=-1.0)
+    made.append(d)
+    d.enqueue(payment("s1"))
+    assert d.flush(5)
+    assert len(gate.sent) == 1 and d.stats()["handed_over"] == 0 and rows(path) == []
