@@ -288,7 +288,7 @@ class Dispatcher:
 
     def _open_spool(self) -> Spool | None:
         if self._spool is None and not self._spool_failed and self.settings.spool_path:
-            with self._lock:
+            with self._client_lock:  # not self._lock: opening may wait on SQLite
                 if self._spool is None and not self._spool_failed:
                     try:
                         self._spool = Spool(self.settings.spool_path, lease=self._spool_lease)
