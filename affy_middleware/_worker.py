@@ -10,6 +10,7 @@ the optional SQLite outbox in ``_spool``.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import logging
 import os
 import sqlite3
@@ -85,7 +86,10 @@ def _warn_if_uwsgi_without_threads() -> None:
     if _uwsgi_checked:
         return
     _uwsgi_checked = True
-    uwsgi = sys.modules.get("uwsgi")  # uWSGI puts it there; importing here could hang after a fork
+    uwsgi = sys.modules.get("uwsgi")
+    if uwsgi is None and "uwsgi" in sys.builtin_module_names:  # uWSGI embeds it built in
+        with contextlib.suppress(ImportError):
+            uwsgi = importlib.import_module("uwsgi")
     if uwsgi is None:
         return
     opt = getattr(uwsgi, "opt", {}) or {}
