@@ -497,3 +497,36 @@ def test_warns_once_under_uwsgi_without_threads(
     assert d.flush(2)
     lines = [r for r in caplog.records if "--enable-threads" in r.getMessage()]
     assert len(lines) == (1 if warned else 0)
+
+
+def test_retry_after_as_an_http_date_is_honoured(make: Callable[..., Dispatcher]) -> None:
+    # Through the real client (its Retry-After parsing), over an in-memory transport.
+    import email.utils
+
+    import httpx
+
+    from affy_middleware._client import AffyClient
+
+    seen: list[float] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(time.monotonic())
+        if len(seen) == 1:
+            when = email.utils.formatdate(time.time() + 2, usegmt=True)  # whole seconds
+            return httpx.Response(
+                429,
+                headers={"Retry-After": when},
+                json={"error": "Too Many Requests", "message": "slow down"},
+            )
+        return httpx.Response(201, json={"success": True, "leadId": 1})
+
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9")
+    client = AffyClient(settings, transport=httpx.MockTransport(handler))
+    d = make(Recorder(), max_in_flight=1)
+    d._send_override = client.send_event
+    d.enqueue(payment("a"))
+    d.enqueue(payment("b"))
+    assert d.flush(6)
+    client.close()
+    assert len(seen) == 3 and seen[1] - seen[0] >= 1.0  # the date's second, at least
+    assert d.stats()["sent"] == 2
