@@ -632,7 +632,7 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
             client.status(session_id)
     except AffyAPIError as exc:
         return _report_failure(_describe_api_error(exc, settings), args.json, extra)
-    step("reach", "AFFY answers and accepts the key")
+    step("reach", "AFFY answers" + (" and accepts the key" if settings.api_key else ""))
 
     collect = _Collect()
     library_logger = logging.getLogger("affy_middleware")
@@ -682,18 +682,23 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
     counts = {k: after.get(k, 0) - before.get(k, 0) for k in ("sent", "retried", "failed")}
     counts["dropped"] = after.get("dropped", 0) - before.get("dropped", 0)
     counts["queued"] = after.get("queued", 0) + after.get("in_flight", 0)
+    counts["flushed"] = int(delivered)
     extra["delivery"] = counts
     expected = len(accepted)
     if counts["dropped"] or counts["sent"] < expected:
         _delivery.shutdown(0.0)  # nothing may keep the process waiting at exit
-        why = "; ".join(dict.fromkeys(collect.messages)) or (
-            "not delivered within the wait" if not delivered else "dropped"
-        )
+        reasons = [m.removeprefix("affy_middleware: ") for m in collect.messages]
+        if counts["dropped"]:
+            why = "; ".join(dict.fromkeys(reasons)) or "dropped"
+            fix = (
+                "AFFY refused them (its reason is above): check that AFFY_CLIENT_ID is the "
+                "client id of the account the API key belongs to"
+            )
+        else:
+            why = f"not delivered within --wait {args.wait:g}s"
+            fix = "run `affy doctor`; raise --wait if AFFY is slow"
         return _report_failure(
-            _Failure(
-                f"{counts['sent']} of {expected} test events delivered ({why})",
-                "run `affy doctor`; raise --wait if AFFY is slow",
-            ),
+            _Failure(f"{counts['sent']} of {expected} test events delivered ({why})", fix),
             args.json,
             extra,
         )

@@ -373,13 +373,24 @@ def test_send_test_unreachable(sandbox: SandboxServer) -> None:
     assert run.json()["ok"] is False and "could not reach AFFY" in run.json()["problem"]
 
 
+def test_send_test_events_refused_by_affy(sandbox: SandboxServer) -> None:
+    """The status probe passes, but AFFY refuses the events themselves (here: a client id
+    beyond what the API accepts): AFFY's reason is reported, nothing is retried."""
+    run = affy("send-test", "--client-id", str(2**63), env=_sandbox_env(sandbox))
+    assert run.code == 1
+    assert "0 of 2 test events delivered" in run.err
+    assert "(AFFY refused a click event, not retrying: 400" in run.err
+    assert "clientId" in run.err and "fix: AFFY refused them" in run.err
+    assert sandbox.events() == []
+
+
 def test_send_test_slow_affy_fails_within_the_wait(sandbox: SandboxServer) -> None:
     """AFFY answers the status probe, then is too slow for the events: a clear failure,
     and the process exits promptly instead of hanging on the queue."""
     sandbox.set_faults(latency=1.5)
     run = affy("send-test", "--wait", "0.5", env=_sandbox_env(sandbox), timeout=40)
     assert run.code == 1
-    assert "of 2 test events delivered" in run.err
+    assert "of 2 test events delivered (not delivered within --wait 0.5s)" in run.err
     assert "raise --wait" in run.err
 
 
