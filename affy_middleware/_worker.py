@@ -53,8 +53,11 @@ COUNTERS = (
     "handed_over",
     "pauses",
 )
-#: Fixed per-event overhead in the byte estimate (object headers, ids, timestamps).
-EVENT_OVERHEAD = 400
+#: Per-event overhead in the byte estimate: the Event, its dict, its id and timestamps,
+#: the queue entry (measured: 10 000 queued clicks take ~9 MB of RSS).
+EVENT_OVERHEAD = 600
+#: Per-field overhead: a str object's header (shared dict keys are not counted).
+FIELD_OVERHEAD = 56
 #: Seconds between two log lines about the same kind of drop.
 LOG_INTERVAL = 60.0
 #: Seconds an idle sender thread waits before looking around again.
@@ -74,10 +77,10 @@ _uwsgi_checked = False
 
 
 def estimate_size(event: Event) -> int:
-    """A cheap upper-ish estimate of an event's memory and wire size, without JSON."""
+    """A cheap, slightly pessimistic estimate of an event's memory, without JSON."""
     size = EVENT_OVERHEAD
-    for key, value in event.body.items():
-        size += len(key) + (len(value) if type(value) is str else 24)
+    for value in event.body.values():
+        size += FIELD_OVERHEAD + len(value) if type(value) is str else 32
     return size
 
 

@@ -170,7 +170,7 @@ def test_queue_bound_by_count_drops_and_logs_once(
 def test_queue_bound_by_bytes(make: Callable[..., Dispatcher]) -> None:
     rec = Recorder()
     rec.release.clear()
-    d = make(rec, queue_bytes=4096)
+    d = make(rec, queue_bytes=5000)  # room for two events of ~2.2 kB
     big = Event(kind="click", body={"clientId": 1, "userAgent": "x" * 1500}, order_key="v")
     assert d.enqueue(big) and d.enqueue(Event(kind="click", body=dict(big.body)))
     assert d.enqueue(Event(kind="click", body=dict(big.body))) is False
