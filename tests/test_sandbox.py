@@ -533,3 +533,9 @@ def test_a_stopped_server_can_start_again_with_its_data() -> None:
         sb.close()
     with pytest.raises(RuntimeError):
         _ = sb.url
+
+
+def test_taken_port_raises_oserror_not_systemexit(sandbox: SandboxServer) -> None:
+    with pytest.raises(OSError):
+        SandboxServer(port=sandbox.port).start()
+    assert httpx.get(sandbox.url + "/").status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import threading
 from types import TracebackType
 from typing import Any
@@ -72,14 +73,30 @@ class SandboxServer:
             return self
         self._stopping.clear()
         handler = _QuietHandler if self._quiet else WSGIRequestHandler
-        server = make_server(
-            self.host, self._requested_port, self.app, threaded=True, request_handler=handler
-        )
+        # Bind the socket ourselves: werkzeug turns a bind failure into print + SystemExit,
+        # and callers (the CLI, the demo, tests) need a plain OSError they can report.
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self._requested_port))
+            sock.listen(128)
+            server = make_server(
+                self.host,
+                self._requested_port,
+                self.app,
+                threaded=True,
+                request_handler=handler,
+                fd=sock.fileno(),
+            )
+        finally:
+            # make_server duplicated the descriptor (socket.fromfd); ours is no longer needed.
+            sock.close()
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever,
             kwargs={"poll_interval": 0.05},
-            name=f"affy-sandbox-{server.server_port}",
+            name=f"affy-sandbox-{server.socket.getsockname()[1]}",
             daemon=True,
         )
         self._thread.start()
@@ -117,7 +134,7 @@ class SandboxServer:
     def port(self) -> int:
         if self._server is None:
             raise RuntimeError("the sandbox is not running: call start() first")
-        return int(self._server.server_port)
+        return int(self._server.socket.getsockname()[1])
 
     @property
     def url(self) -> str:
