@@ -310,6 +310,21 @@ def bench_memory(sb: Sandbox) -> None:
     )
     d.shutdown(0.2)
 
+    # The byte bound alone: a count bound too large to matter, the default 16 MiB.
+    settings = sb.settings(queue_size=1_000_000)
+    del d
+    gc.collect()
+    d = Dispatcher(settings)
+    for i in range(300_000):
+        d.enqueue(click(i))
+    stats = d.stats()
+    print(
+        f"byte bound only (queue_size=1e6, queue_bytes=16 MiB): 300,000 offered, accepted "
+        f"{stats['enqueued']}, RSS {rss_mb():.1f} MB, {rss_mb() - before:.1f} MB above the "
+        "section's start (the first queue's memory, freed, is reused)"
+    )
+    d.shutdown(0.2)
+
 
 # -- 4. the request's view -------------------------------------------------------------------------
 
