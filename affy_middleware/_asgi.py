@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 
@@ -86,8 +87,13 @@ class AffyASGIMiddleware:
         self.flush_on_shutdown = flush_on_shutdown
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
         self._attribution = Attribution(settings, consent) if settings.enabled else None
-        self._click_needle = settings.click_cookie.encode("latin-1") + b"="
-        self._session_needle = settings.session_cookie.encode("latin-1") + b"="
+        click = settings.click_cookie.encode("latin-1") + b"="
+        session = settings.session_cookie.encode("latin-1") + b"="
+        # One substring test tells "no cookie of ours" when both names share a prefix
+        # ("affy_"); a false alarm only costs the full decision.
+        shared = click[: len(os.path.commonprefix([click.decode(), session.decode()]))]
+        self._needle = shared if len(shared) >= 4 else click
+        self._other_needle: bytes | None = None if len(shared) >= 4 else session
         # Inline delivery makes an HTTP call: keep it off the event loop.
         self._inline = settings.delivery == "sync"
 
@@ -102,20 +108,27 @@ class AffyASGIMiddleware:
         if SCOPE_KEY in scope or self._attribution is None:
             # Wrapped twice: the outer middleware already tracked this request.
             return await self.app(scope, receive, send)
-        decision = None
         query = scope.get("query_string")
-        if query or self._has_our_cookie(scope["headers"]):
-            try:
-                decision = self._decide(scope, query or b"")
-            except Exception:
-                log_failure("deciding the visit")
+        if not query:
+            # The fast path: no query and no cookie of ours means no visit. Header names
+            # are lower-case in ASGI (Starlette's Headers relies on that too).
+            needle, other = self._needle, self._other_needle
+            for name, value in scope["headers"]:
+                if name == b"cookie" and (needle in value or (other and other in value)):
+                    break
+            else:
+                # Each request runs in its own task, whose context holds no visit: unlike
+                # WSGI threads, nothing is left over from an earlier request to reset.
+                _expose(scope, None)
+                return await self.app(scope, receive, send)
+        try:
+            decision = self._decide(scope, query or b"")
+        except Exception:
+            decision = None
+            log_failure("deciding the visit")
         if decision is None:
             _expose(scope, None)
-            token = _current.set(None)
-            try:
-                return await self.app(scope, receive, send)
-            finally:
-                _current.reset(token)
+            return await self.app(scope, receive, send)
         visit, cookies, event = decision
         _expose(scope, visit)
         if event is not None:
@@ -128,25 +141,18 @@ class AffyASGIMiddleware:
         finally:
             _current.reset(token)
 
-    def _has_our_cookie(self, headers: Any) -> bool:
-        for name, value in headers:
-            if name == b"cookie" and (self._click_needle in value or self._session_needle in value):
-                return True
-        return False
-
     def _decide(self, scope: Scope, query: bytes) -> Decision | None:
         assert self._attribution is not None
         found: dict[str, str] = {}
+        wanted = _HEADERS.get
         for raw_name, raw_value in scope["headers"]:
-            name = _HEADERS.get(raw_name) or _HEADERS.get(bytes(raw_name).lower())
+            name = wanted(raw_name)
             if name is None:
                 continue
-            value = bytes(raw_value).decode("latin-1")
-            if name in found:
-                if name == "cookie":  # HTTP/2 may split the Cookie header
-                    found[name] += "; " + value
-                continue
-            found[name] = value
+            if name not in found:
+                found[name] = raw_value.decode("latin-1")
+            elif name == "cookie":  # HTTP/2 may split the Cookie header
+                found[name] += "; " + raw_value.decode("latin-1")
         host = found.get("host")
         if not host:
             server = scope.get("server")
@@ -237,7 +243,7 @@ def _expose(scope: Scope, visit: Visit | None) -> None:
     state = scope.get("state")
     if state is None:
         scope["state"] = {STATE_KEY: visit}
-    elif isinstance(state, MutableMapping):
+    elif type(state) is dict or isinstance(state, MutableMapping):
         state[STATE_KEY] = visit
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine, Iterator
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping
 from typing import Any, TypeVar
 
 import httpx
@@ -723,3 +723,35 @@ def test_sync_delivery_keeps_the_loop_free(sandbox: SandboxServer) -> None:
     assert order == ["plain", "landing"]
     # Delivered before the landing's response: no flush needed.
     assert [e["affiliate_reference"] for e in sandbox.events("click")] == ["sync_aff"]
+
+
+def test_custom_cookie_names_without_a_shared_prefix(events: list[Any]) -> None:
+    settings = SETTINGS.replace(click_cookie="cid", session_cookie="visit")
+    seen: list[Visit | None] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        seen.append(current_visit())
+        await hello(scope, receive, send)
+
+    mw = AffyASGIMiddleware(app, settings=settings)
+    landing = run(get(mw, "/?ref=custom"))
+    names = [c.split("=", 1)[0] for c in landing.headers.get_list("set-cookie")]
+    assert names == ["cid", "visit", "cid_at"]
+    run(get(mw, "/", Cookie=f"visit={landing.cookies['visit']}"))  # the session cookie alone
+    assert seen[1] is not None and seen[1].session_id == landing.cookies["visit"]
+
+
+def test_state_that_is_not_a_dict_is_left_alone(events: list[Any]) -> None:
+    class Frozen(Mapping[str, Any]):
+        def __getitem__(self, key: str) -> Any:
+            raise KeyError(key)
+
+        def __iter__(self) -> Iterator[str]:
+            return iter(())
+
+        def __len__(self) -> int:
+            return 0
+
+    scope = scope_for(query=b"ref=aff", state=Frozen())
+    sent = run(call_raw(AffyASGIMiddleware(hello, settings=SETTINGS), scope))
+    assert len(set_cookies(sent[0])) == 3 and scope["affy.visit"].affiliate_reference == "aff"

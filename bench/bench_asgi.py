@@ -1,0 +1,296 @@
+"""What AffyASGIMiddleware and the decorators add per request, in one run.
+
+    .venv/bin/python bench/bench_asgi.py [--quick]
+
+Every scenario awaits an ASGI app directly (no server, no socket) with a copy of a prebuilt
+scope, inside one event loop, in a tight loop. The added cost of a variant is its time
+minus the bare app's time in the same run (min over interleaved repeats), shown as a share
+of a Starlette hello-world request measured the same way (Starlette's time minus the bare
+app's). Last, with the sandbox answering after 2 s, a decorated FastAPI signup endpoint is
+timed against an undecorated one over real HTTP (uvicorn in a thread): the request only
+enqueues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import http.client
+import platform
+import statistics
+import sys
+import threading
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from starlette.applications import Starlette  # noqa: E402
+from starlette.requests import Request  # noqa: E402
+from starlette.responses import PlainTextResponse  # noqa: E402
+from starlette.routing import Route  # noqa: E402
+
+from affy_middleware import (  # noqa: E402
+    AffyASGIMiddleware,
+    Settings,
+    _delivery,
+    identify,
+    track_registration,
+)
+from affy_middleware.sandbox import SandboxServer  # noqa: E402
+
+CHROME = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/120.0.0.0 Safari/537.36"
+)
+OTHER_COOKIES = "session=eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOjQyfQ.sig; theme=dark; _ga=GA1.1.123.456"
+
+Scope = dict[str, Any]
+App = Callable[[Scope, Any, Any], Awaitable[None]]
+START = {
+    "type": "http.response.start",
+    "status": 200,
+    "headers": [(b"content-type", b"text/plain"), (b"content-length", b"2")],
+}
+BODY = {"type": "http.response.body", "body": b"ok"}
+REQUEST = {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def receive() -> dict[str, Any]:
+    return REQUEST
+
+
+async def send(message: Any) -> None:
+    pass
+
+
+async def bare(scope: Scope, receive: Any, send: Any) -> None:
+    await send(START)
+    await send(BODY)
+
+
+@track_registration
+async def decorated_signup(scope: Scope, receive: Any, send: Any) -> None:
+    identify(email="bench@example.com", customer_id="42")
+    await send({**START, "status": 201})
+    await send(BODY)
+
+
+async def bare_signup(scope: Scope, receive: Any, send: Any) -> None:
+    await send({**START, "status": 201})
+    await send(BODY)
+
+
+def scope(path: str = "/", query: str = "", method: str = "GET", cookie: str = "") -> Scope:
+    headers = [
+        (b"host", b"shop.example.com"),
+        (b"user-agent", CHROME.encode()),
+        (b"accept", b"text/html,application/xhtml+xml"),
+        (b"accept-language", b"en-GB,en;q=0.9"),
+        (b"sec-fetch-mode", b"navigate"),
+        (b"referer", b"https://partner.example.com/r/abc123"),
+    ]
+    if cookie:
+        headers.append((b"cookie", cookie.encode()))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0", "spec_version": "2.4"},
+        "http_version": "1.1",
+        "method": method,
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": headers,
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+
+async def timed(app: App, base: Scope, n: int) -> float:
+    """Seconds per request for ``n`` requests."""
+    copy = base.copy
+    t0 = time.perf_counter()
+    for _ in range(n):
+        await app(copy(), receive, send)
+    return (time.perf_counter() - t0) / n
+
+
+async def measure(variants: dict[str, tuple[App, Scope]], n: int, repeats: int) -> dict[str, float]:
+    best = {name: float("inf") for name in variants}
+    for app, env in variants.values():  # warm up (routes, caches, the dispatcher)
+        await timed(app, env, min(n, 200))
+    for _ in range(repeats):  # interleaved, so drift hits every variant alike
+        for name, (app, env) in variants.items():
+            best[name] = min(best[name], await timed(app, env, n))
+    return best
+
+
+def starlette_hello(middleware: Settings | None = None) -> App:
+    async def index(request: Request) -> PlainTextResponse:
+        return PlainTextResponse("Hello, World!")
+
+    app = Starlette(routes=[Route("/", index)])
+    if middleware is not None:
+        app.add_middleware(AffyASGIMiddleware, settings=middleware)
+    return app
+
+
+def us(seconds: float) -> str:
+    return f"{seconds * 1e6:7.2f} µs"
+
+
+async def landing_cookie(mw: AffyASGIMiddleware) -> str:
+    cookies: list[str] = []
+
+    async def record(message: Any) -> None:
+        if message["type"] == "http.response.start":
+            cookies.extend(v.decode() for k, v in message["headers"] if k == b"set-cookie")
+
+    with _delivery.capture():
+        await mw(scope("/", query="ref=aff_demo"), receive, record)
+    return "; ".join(c.split(";", 1)[0] for c in cookies)
+
+
+async def overhead(n: int, repeats: int) -> list[str]:
+    # AFFY "down" (nothing listens on port 9): the real dispatcher accepts events and its
+    # worker pauses; the queue is sized so nothing is dropped during the run.
+    settings = Settings(
+        client_id=1,
+        api_url="http://127.0.0.1:9",
+        queue_size=5_000_000,
+        queue_bytes=1 << 33,
+        flush_timeout=0.1,
+    )
+    ours = AffyASGIMiddleware(bare, settings=settings)
+    ours_signup = AffyASGIMiddleware(decorated_signup, settings=settings)
+    cookie = await landing_cookie(ours)
+    plain = scope("/", cookie=OTHER_COOKIES)
+    returning = scope("/pricing", cookie=f"{OTHER_COOKIES}; {cookie}")
+    landing = scope("/", query="ref=aff_demo&utm_source=newsletter", cookie=OTHER_COOKIES)
+    signup = scope("/signup", method="POST", cookie=f"{OTHER_COOKIES}; {cookie}")
+    variants: dict[str, tuple[App, Scope]] = {
+        "bare": (bare, plain),
+        "starlette hello world": (starlette_hello(), scope("/", cookie=OTHER_COOKIES)),
+        "starlette + ours, pass-through": (
+            starlette_hello(settings),
+            scope("/", cookie=OTHER_COOKIES),
+        ),
+        "ours pass-through": (ours, plain),
+        "ours returning visitor": (ours, returning),
+        "ours affiliate landing": (ours, landing),
+        "ours decorated signup": (ours_signup, signup),
+        "bare signup": (bare_signup, signup),
+    }
+    t = await measure(variants, n, repeats)
+    star = t["starlette hello world"] - t["bare"]
+    rows = [
+        f"Starlette hello world: {us(t['starlette hello world'])} per request "
+        f"(bare ASGI app: {us(t['bare'])}; Starlette's own share: {us(star)})",
+        "",
+        "| scenario | added per request | share of a Starlette hello world | budget |",
+        "|---|---|---|---|",
+    ]
+    for name, base, budget in [
+        ("ours pass-through", "bare", "≤ 2 %"),
+        ("ours returning visitor", "bare", ""),
+        ("ours affiliate landing", "bare", "≤ 10 %"),
+        ("ours decorated signup", "bare signup", ""),
+        ("starlette + ours, pass-through", "starlette hello world", ""),
+    ]:
+        added = max(t[name] - t[base], 0.0)
+        rows.append(f"| {name} | {us(added)} | {added / star * 100:5.2f} % | {budget} |")
+    rows.append("")
+    stats = _delivery.dispatcher_for(settings).stats()
+    rows.append(f"(dispatcher stats after the run: {dict(stats)})")
+    _delivery.dispatcher_for(settings).shutdown(0.1)
+    return rows
+
+
+def slow_affy(requests: int) -> list[str]:
+    """Decorated vs undecorated FastAPI signup over real HTTP while AFFY takes 2 s a call."""
+    import uvicorn
+    from fastapi import FastAPI
+    from fastapi.responses import PlainTextResponse as FastText
+
+    with SandboxServer(port=0, api_key="bench-key", latency=2.0) as sandbox:
+        settings = sandbox.settings(flush_timeout=0.1)
+        app = FastAPI()
+        app.add_middleware(AffyASGIMiddleware, settings=settings, flush_on_shutdown=False)
+
+        @app.api_route("/plain", methods=["GET", "POST"])
+        async def plain() -> FastText:
+            return FastText("ok", 201)
+
+        @app.post("/decorated")
+        @track_registration
+        async def decorated() -> FastText:
+            identify(email="slow@example.com")
+            return FastText("ok", 201)
+
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 30
+        while not server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        try:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            conn.request("GET", "/plain?ref=slow_aff", headers={"User-Agent": CHROME})
+            landing = conn.getresponse()
+            landing.read()
+            cookie = "; ".join(
+                v.split(";", 1)[0] for k, v in landing.getheaders() if k.lower() == "set-cookie"
+            )
+            times: dict[str, list[float]] = {"/plain": [], "/decorated": []}
+            for i in range(requests * 2):
+                path = "/plain" if i % 2 else "/decorated"
+                t0 = time.perf_counter()
+                conn.request(
+                    "POST", path, body=b"", headers={"Cookie": cookie, "User-Agent": CHROME}
+                )
+                response = conn.getresponse()
+                response.read()
+                times[path].append(time.perf_counter() - t0)
+                assert response.status == 201
+            conn.close()
+        finally:
+            server.should_exit = True
+            thread.join(10)
+        plain_ms = statistics.median(times["/plain"]) * 1000
+        deco_ms = statistics.median(times["/decorated"]) * 1000
+        p95 = sorted(times["/decorated"])[int(len(times["/decorated"]) * 0.95)] * 1000
+        queued = _delivery.dispatcher_for(settings).stats()
+        _delivery.dispatcher_for(settings).shutdown(0.1)
+        return [
+            f"Sandbox latency 2 s, {requests} requests each over keep-alive HTTP (uvicorn):",
+            f"undecorated signup median {plain_ms:.3f} ms; decorated median {deco_ms:.3f} ms "
+            f"(p95 {p95:.3f} ms); difference {deco_ms - plain_ms:+.3f} ms",
+            f"(dispatcher stats: {dict(queued)})",
+        ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (smoke run)")
+    args = parser.parse_args()
+    n, repeats, slow = (2_000, 3, 20) if args.quick else (20_000, 7, 100)
+    print(
+        f"# bench_asgi: Python {platform.python_version()} on {platform.machine()}, "
+        f"{n} requests x {repeats} repeats per variant"
+    )
+    for line in asyncio.run(overhead(n, repeats)):
+        print(line)
+    print()
+    for line in slow_affy(slow):
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
