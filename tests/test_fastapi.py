@@ -359,3 +359,42 @@ def test_shop_reads_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AFFY_CLIENT_ID", "not-a-number")
     with pytest.raises(AffyConfigError):
         create_app()  # at start-up, not on the first request
+
+
+def test_form_fields_without_identify(events: list[Event]) -> None:
+    """Fields the endpoint (or FastAPI) already parsed: a Starlette form, FastAPI Form()."""
+    from fastapi import Form
+
+    app = FastAPI()
+    app.add_middleware(AffyASGIMiddleware, settings=SETTINGS)
+
+    @app.post("/starlette-form")
+    @track_registration
+    async def starlette_form(request: Request) -> dict[str, int]:
+        form = await request.form()
+        return {"fields": len(form)}
+
+    @app.post("/fastapi-form")
+    @track_registration
+    async def fastapi_form(
+        email: str = Form(...), first_name: str = Form(""), last_name: str = Form("")
+    ) -> dict[str, bool]:
+        return {"ok": True}
+
+    _, first, second = journey(
+        app,
+        ("POST", "/starlette-form", {"data": {"email": "f@example.com", "full_name": "F"}}),
+        ("POST", "/fastapi-form", {"data": {"email": "g@example.com", "first_name": "G"}}),
+    )
+    assert first.json() == {"fields": 2} and second.json() == {"ok": True}
+    click, one, two = events
+    assert one.body == {
+        "clickId": click.body["clickId"],
+        "email": "f@example.com",
+        "customerName": "F",
+    }
+    assert two.body == {
+        "clickId": click.body["clickId"],
+        "email": "g@example.com",
+        "customerName": "G",
+    }
