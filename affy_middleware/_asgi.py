@@ -28,10 +28,9 @@ SCOPE_KEY: Final = "affy.visit"
 #: Key in ``scope["state"]``: Starlette/FastAPI read it as ``request.state.affy_visit``.
 STATE_KEY: Final = "affy_visit"
 
-#: Request header (lower-case bytes) -> the name the visit rules look it up by.
+#: Request header (lower-case bytes) -> the name the visit rules look it up by (besides
+#: ``cookie``, which is read, and joined when split, with the host).
 _HEADERS: Final = {
-    b"cookie": "cookie",
-    b"host": "host",
     b"user-agent": "user-agent",
     b"referer": "referer",
     b"sec-purpose": "sec-purpose",
@@ -143,17 +142,26 @@ class AffyASGIMiddleware:
 
     def _decide(self, scope: Scope, query: bytes) -> Decision | None:
         assert self._attribution is not None
-        found: dict[str, str] = {}
-        wanted = _HEADERS.get
-        for raw_name, raw_value in scope["headers"]:
-            name = wanted(raw_name)
-            if name is None:
-                continue
-            if name not in found:
-                found[name] = raw_value.decode("latin-1")
-            elif name == "cookie":  # HTTP/2 may split the Cookie header
-                found[name] += "; " + raw_value.decode("latin-1")
-        host = found.get("host")
+        headers = scope["headers"]
+        # Always needed: the cookies and the host. The other headers matter on landings
+        # only, so their table is built when the rules first ask for one of them.
+        cookie = host = None
+        for raw_name, raw_value in headers:
+            if raw_name == b"cookie":
+                value = raw_value.decode("latin-1")
+                cookie = value if cookie is None else f"{cookie}; {value}"  # HTTP/2 splits
+            elif raw_name == b"host" and host is None:
+                host = raw_value.decode("latin-1")
+        table: dict[str, str] | None = None
+
+        def header(name: str) -> str | None:
+            nonlocal table
+            if name == "cookie":
+                return cookie
+            if table is None:
+                table = _header_table(headers)
+            return table.get(name)
+
         if not host:
             server = scope.get("server")
             host = f"{server[0]}:{server[1]}" if server else ""
@@ -168,7 +176,7 @@ class AffyASGIMiddleware:
             host,
             path,
             bytes(query),
-            found.get,
+            header,
             scope,
         )
 
@@ -236,6 +244,17 @@ class AffyASGIMiddleware:
         except Exception:
             log_failure("flushing the event queue")
             return False
+
+
+def _header_table(headers: Any) -> dict[str, str]:
+    """The first value of each header the visit rules look at, by lower-case name."""
+    table: dict[str, str] = {}
+    wanted = _HEADERS.get
+    for raw_name, raw_value in headers:
+        name = wanted(raw_name)
+        if name is not None and name not in table:
+            table[name] = raw_value.decode("latin-1")
+    return table
 
 
 def _expose(scope: Scope, visit: Visit | None) -> None:
