@@ -171,13 +171,7 @@ class AffyASGIMiddleware:
         else:
             path = str(scope.get("path") or "/").encode("utf-8", "surrogateescape")
         return self._attribution.decide(
-            str(scope.get("method") or "GET"),
-            str(scope.get("scheme") or "http"),
-            host,
-            path,
-            bytes(query),
-            header,
-            scope,
+            scope["method"], scope.get("scheme") or "http", host, path, query, header, scope
         )
 
     async def _enqueue(self, event: Any) -> None:
