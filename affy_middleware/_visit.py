@@ -26,6 +26,7 @@ on https or per ``cookie_secure``, ``Domain`` when ``cookie_domain`` is set):
 from __future__ import annotations
 
 import base64
+import collections
 import contextvars
 import functools
 import os
@@ -33,13 +34,13 @@ import re
 import time
 import zlib
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
 from urllib.parse import quote, unquote_to_bytes
 
 from ._settings import Settings
-from ._wire import Event, click_body
+from ._wire import Event
 
 __all__ = [
     "Visit",
@@ -157,6 +158,73 @@ class Visit:
         return self.click_id is not None or self.session_id is not None
 
 
+_COMPARED_FIELDS: Final = tuple(f.name for f in fields(Visit) if f.compare)
+#: Fields a returning visitor's visit fills on first access (see ``_LazyVisit``).
+_DEFAULTS: Final[dict[str, Any]] = {
+    "landed": False,
+    "source": None,
+    "reissued": False,
+    "email": None,
+    "customer_id": None,
+    "customer_name": None,
+    "lead_value": None,
+}
+
+
+class _LazyVisit(Visit):
+    """A returning visitor's visit that reads its cookies only when asked.
+
+    Made with the click id (or the session id), the method, the settings and the native
+    request; the other slots stay unset, so reading one raises inside its slot descriptor
+    and lands in ``__getattr__``, which fills it once: the session id from the cookie, the
+    companion's ``clicked_at``/``affiliate_reference``, or the field's default. A field
+    code sets first is never overwritten. To every reader it is a plain :class:`Visit`.
+    """
+
+    __slots__ = ("_cookie", "_rules")
+    _cookie: str
+    _rules: Attribution
+
+    def __getattr__(self, name: str) -> Any:
+        if name in _DEFAULTS:
+            value = _DEFAULTS[name]
+        elif name == "session_id":
+            value = _cookie_value(self._cookie, self._rules._session_key)
+            if value is not None and TOKEN.fullmatch(value) is None:
+                value = None
+        elif name == "affiliate_reference" or name == "clicked_at":
+            self._read_companion()
+            return object.__getattribute__(self, name)
+        else:
+            raise AttributeError(name)
+        object.__setattr__(self, name, value)
+        return value
+
+    def _read_companion(self) -> None:
+        clicked_at = ref = None
+        click_id = self.click_id
+        if click_id is not None:
+            companion = _cookie_value(self._cookie, self._rules._companion_key)
+            parsed = read_companion(companion, click_id) if companion else None
+            if parsed is not None:
+                clicked_at, ref = parsed
+        for name, value in (("clicked_at", clicked_at), ("affiliate_reference", ref)):
+            try:
+                object.__getattribute__(self, name)
+            except AttributeError:  # still unset (not written by code meanwhile)
+                object.__setattr__(self, name, value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Visit):
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in _COMPARED_FIELDS)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, like Visit
+
+    def __repr__(self) -> str:
+        return Visit.__repr__(self).replace("_LazyVisit(", "Visit(", 1)
+
+
 class Decision(NamedTuple):
     """What the middleware does for one request."""
 
@@ -197,14 +265,32 @@ def is_token(value: str | None) -> bool:
     return value is not None and TOKEN.fullmatch(value) is not None
 
 
+#: Ids drawn from ``os.urandom`` 64 at a time (one system call costs ~0.7 µs here, as
+#: much as the rest of the id): each id is 18 random bytes no other id shares. Emptied in
+#: a forked child, so parent and child never hand out the same ids.
+_ID_BATCH: Final = 64
+_id_pool: collections.deque[str] = collections.deque()
+
+
+def _refill_ids() -> None:
+    text = base64.urlsafe_b64encode(os.urandom(18 * _ID_BATCH)).decode("ascii")
+    _id_pool.extend([text[i : i + 24] for i in range(0, 24 * _ID_BATCH, 24)])
+
+
+os.register_at_fork(after_in_child=_id_pool.clear)
+
+
 def new_id() -> str:
     """An unguessable id (144 random bits, 24 base64url characters)."""
-    return base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
+    try:
+        return _id_pool.popleft()  # atomic: two threads never get the same id
+    except IndexError:
+        _refill_ids()
+        return new_id()
 
 
 def _new_id_pair() -> tuple[str, str]:
-    both = base64.urlsafe_b64encode(os.urandom(36)).decode("ascii")
-    return both[:24], both[24:]
+    return new_id(), new_id()
 
 
 def companion_cookie_name(click_cookie: str) -> str:
@@ -257,14 +343,18 @@ def _referral(query: bytes, table: dict[bytes, int]) -> tuple[str | None, str | 
     source: str | None = None
     for part in query.split(b"&"):
         raw_name, _, raw_value = part.partition(b"=")
-        if b"%" in raw_name or b"+" in raw_name:
+        rank = table.get(raw_name)
+        if rank is None:
+            # Parameter names have no "%" nor "+": only an encoded name can still match.
+            if b"%" not in raw_name and b"+" not in raw_name:
+                continue
             decoded = _decode_component(raw_name)
             if decoded is None:
                 continue
             raw_name = decoded.encode("utf-8")
-        rank = table.get(raw_name)
-        if rank is None:
-            continue
+            rank = table.get(raw_name)
+            if rank is None:
+                continue
         if rank >= 0:
             if rank < best_rank:
                 value = plausible_value(_decode_component(raw_value))
@@ -280,6 +370,17 @@ def _referral(query: bytes, table: dict[bytes, int]) -> tuple[str | None, str | 
 def parse_cookies(header: str, names: Iterable[str]) -> dict[str, str]:
     """The first value of each cookie in ``names`` from a ``Cookie`` header (unvalidated)."""
     return _find_cookies(header, tuple((name, name + "=") for name in names))
+
+
+def _cookie_value(header: str, key: str) -> str | None:
+    """The first value of the cookie ``key`` (``"name="``), as ``_find_cookies`` finds it."""
+    i = header.find(key)
+    while i > 0 and header[i - 1] not in " ;\t":
+        i = header.find(key, i + 1)
+    if i < 0:
+        return None
+    end = header.find(";", i)
+    return header[i + len(key) : end if end >= 0 else None].strip()
 
 
 def _find_cookies(header: str, keys: tuple[tuple[str, str], ...]) -> dict[str, str]:
@@ -347,6 +448,9 @@ _URL_SAFE: Final = "/:@!$&'()*+,;=-._~%?"
 _URL_PLAIN: Final = re.compile(rb"[A-Za-z0-9/:@!$&'()*+,;=\-._~%?]*")
 
 
+_URL_PLAIN_TEXT: Final = re.compile(r"[A-Za-z0-9/:@!$&'()*+,;=\-._~%?]*")
+
+
 def _url_part(raw: bytes) -> str:
     if _URL_PLAIN.fullmatch(raw):
         return raw.decode("ascii")
@@ -367,13 +471,28 @@ def _unb64(text: str) -> str | None:
 
 def companion_value(click_id: str, clicked_at: int, ref: str | None) -> str:
     """``<time>.<crc32 of the click id>[.r<ref> | .b<base64url ref>]``: token characters."""
-    value = f"{clicked_at}.{_crc(click_id)}"
+    if click_id.isascii():  # a token: the cheap form of _crc
+        value = "%d.%08x" % (clicked_at, zlib.crc32(click_id.encode("ascii")))  # noqa: UP031
+    else:
+        value = f"{clicked_at}.{_crc(click_id)}"
     if not ref:
         return value
     if _RAW_REF.fullmatch(ref):
         return f"{value}.r{ref}"
     encoded = base64.urlsafe_b64encode(ref.encode("utf-8")).rstrip(b"=").decode("ascii")
     return f"{value}.b{encoded}"
+
+
+#: The head of a companion value: ``<time>.<crc part>`` (then ``.`` or the end).
+_COMPANION_HEAD: Final = re.compile(r"[0-9]{1,12}\.([^.]*)")
+
+
+def _companion_matches(value: str, click_id: str) -> bool:
+    """``read_companion(value, click_id) is not None`` for a token ``click_id``, without
+    parsing the rest (the request path only needs to know whether to re-issue)."""
+    head = _COMPANION_HEAD.match(value)
+    crc = "%08x" % zlib.crc32(click_id.encode("ascii"))  # noqa: UP031  (faster than f"")
+    return head is not None and head[1] == crc
 
 
 def read_companion(value: str, click_id: str) -> tuple[float, str | None] | None:
@@ -420,6 +539,12 @@ class Attribution:
         "_suffix",
         "_suffix_secure",
         "_http_only",
+        "_click_key",
+        "_session_key",
+        "_companion_key",
+        "_land_needles",
+        "_templates",
+        "_consent_key",
     )
 
     def __init__(self, settings: Settings, consent: ConsentHook | None = None) -> None:
@@ -446,6 +571,23 @@ class Attribution:
         self._suffix = secure if settings.cookie_secure else suffix
         self._suffix_secure = suffix if settings.cookie_secure is False else secure
         self._http_only = "; HttpOnly"
+        self._click_key = self.click_cookie + "="
+        self._session_key = self.session_cookie + "="
+        self._companion_key = self.companion_cookie + "="
+        self._consent_key = f"{self.consent_cookie}="
+        self._land_needles = _landing_needles(settings.ref_params)
+        # Set-Cookie templates (prefix, suffix) of the three cookies, for http and https.
+        self._templates = {
+            https: (
+                (self._click_key, self._suffix_secure if https else self._suffix),
+                (self._session_key, self._suffix_secure if https else self._suffix),
+                (
+                    self._companion_key,
+                    (self._suffix_secure if https else self._suffix) + self._http_only,
+                ),
+            )
+            for https in (False, True)
+        }
 
     # -- cookies ------------------------------------------------------------------------
 
@@ -474,74 +616,219 @@ class Attribution:
         native: Any = None,
         now: float | None = None,
     ) -> Decision | None:
+        if query and self.writes and method == "GET" and self.might_land(query):
+            return self.decide_query(method, scheme, host, path, query, header, native, now)
+        return self.decide_cookies(method, scheme, header, native, now)
+
+    def decide_query(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        path: bytes | str,
+        query: bytes,
+        header: HeaderLookup,
+        native: Any = None,
+        now: float | None = None,
+    ) -> Decision | None:
+        """``decide`` for a GET whose query may carry an affiliate reference (``writes``
+        and ``might_land(query)`` already checked by the caller)."""
         cookie_header = header("cookie")
-        cookies = _find_cookies(cookie_header, self._cookie_keys) if cookie_header else {}
-        click_id = cookies.get(self.click_cookie)
-        if click_id is not None and not is_token(click_id):
-            click_id = None  # forged or malformed: ignored, never sent on
-        session_id = cookies.get(self.session_cookie)
-        if session_id is not None and not is_token(session_id):
-            session_id = None
-        may_write = self.writes and method == "GET"
-        navigation: bool | None = None  # checked only when it matters (it costs)
-        ref = source = None
-        if may_write and query:
-            navigation = self._is_navigation(header)
-            if navigation:
-                _, ref, source = _referral(query, self._params)
-        if click_id is None and session_id is None and ref is None:
-            return None
+        if self._is_navigation(header):
+            _, ref, source = _referral(query, self._params)
+            if ref is not None:
+                # An affiliate landing: last click wins.
+                if not self._consents_to(cookie_header, native):
+                    return self._withheld(method, cookie_header, native, ref)
+                return self._landing(
+                    method,
+                    scheme,
+                    host,
+                    path,
+                    query,
+                    header,
+                    native,
+                    now,
+                    ref,
+                    source,
+                    cookie_header,
+                )
+        return self._decide_cookies(method, scheme, header, native, now, cookie_header)
+
+    def decide_cookies(
+        self,
+        method: str,
+        scheme: str,
+        header: HeaderLookup,
+        native: Any = None,
+        now: float | None = None,
+    ) -> Decision | None:
+        """``decide`` for a request that is no affiliate landing."""
+        return self._decide_cookies(method, scheme, header, native, now, header("cookie"))
+
+    def _decide_cookies(
+        self,
+        method: str,
+        scheme: str,
+        header: HeaderLookup,
+        native: Any,
+        now: float | None,
+        cookie_header: str | None,
+    ) -> Decision | None:
+        # No landing: a returning visitor (or nobody), unless a click cookie AFFY's snippet
+        # wrote may have to be re-issued.
+        visit = self.returning(method, cookie_header, native)
+        if visit is REISSUE:
+            return self._reissue(method, scheme, cookie_header, header, native, now)
+        return None if visit is None else Decision(visit, (), None)
+
+    def _token_cookie(self, cookie_header: str | None, key: str) -> str | None:
+        value = _cookie_value(cookie_header, key) if cookie_header else None
+        return value if value is not None and TOKEN.fullmatch(value) is not None else None
+
+    def _consents_to(self, cookie_header: str | None, native: Any) -> bool:
+        if self.consent is not None:
+            return bool(self.consent(native))
+        if self.consent_cookie:
+            value = _cookie_value(cookie_header, self._consent_key) if cookie_header else None
+            return (value or "").lower() in CONSENT_YES
+        return True
+
+    def _withheld(self, method: str, cookie_header: str | None, native: Any, ref: str) -> Decision:
+        """A landing without consent: the reference is known, nothing stored nor reported."""
+        click_id = self._token_cookie(cookie_header, self._click_key)
+        session_id = self._token_cookie(cookie_header, self._session_key)
         visit = Visit(click_id, session_id, method=method, settings=self.settings, native=native)
-        known = False
         if click_id is not None:
-            companion = cookies.get(self.companion_cookie)
+            companion = _cookie_value(cookie_header, self._companion_key) if cookie_header else None
             parsed = read_companion(companion, click_id) if companion else None
             if parsed is not None:
-                known = True
-                visit.clicked_at, visit.affiliate_reference = parsed
-        if ref is None:
-            # Nothing to write unless a snippet-written click cookie can be re-issued.
-            if known or click_id is None or not may_write:
-                return Decision(visit, (), None)
-            if navigation is None:
-                navigation = self._is_navigation(header)
-            if not navigation:
-                return Decision(visit, (), None)
-        if not self._consents(cookies, native):
-            if ref is not None:
-                visit.affiliate_reference = ref  # known, but nothing stored nor reported
+                visit.clicked_at = parsed[0]
+        visit.affiliate_reference = ref
+        return Decision(visit, (), None)
+
+    def _reissue(
+        self,
+        method: str,
+        scheme: str,
+        cookie_header: str | None,
+        header: HeaderLookup,
+        native: Any,
+        now: float | None,
+    ) -> Decision:
+        """A valid click cookie without our companion: AFFY's snippet wrote it. Re-issue it
+        once from the server, value untouched, and mark it with the companion so it is never
+        extended again (on a person's page load, with consent)."""
+        click_id = self._token_cookie(cookie_header, self._click_key)
+        session_id = self._token_cookie(cookie_header, self._session_key)
+        assert click_id is not None
+        visit = Visit(click_id, session_id, method=method, settings=self.settings, native=native)
+        if not self._is_navigation(header) or not self._consents_to(cookie_header, native):
             return Decision(visit, (), None)
         https = scheme == "https"
         clicked_at = int(time.time() if now is None else now)
-        if ref is None:
-            # A click cookie AFFY's snippet wrote: re-issue it once from the server, value
-            # untouched, and mark it with the companion so it is never extended again.
-            assert click_id is not None
-            visit.reissued = True
-            visit.clicked_at = float(clicked_at)
-            out = [self.set_cookie(self.click_cookie, click_id, https=https)]
-            if session_id is not None:
-                out.append(self.set_cookie(self.session_cookie, session_id, https=https))
-            out.append(self._companion(click_id, clicked_at, None, https))
-            return Decision(visit, tuple(out), None)
-        # An affiliate landing: last click wins.
+        visit.reissued = True
+        visit.clicked_at = float(clicked_at)
+        out = [self.set_cookie(self.click_cookie, click_id, https=https)]
+        if session_id is not None:
+            out.append(self.set_cookie(self.session_cookie, session_id, https=https))
+        out.append(self._companion(click_id, clicked_at, None, https))
+        return Decision(visit, tuple(out), None)
+
+    def _landing(
+        self,
+        method: str,
+        scheme: str,
+        host: str,
+        path: bytes | str,
+        query: bytes,
+        header: HeaderLookup,
+        native: Any,
+        now: float | None,
+        ref: str,
+        source: str | None,
+        cookie_header: str | None,
+    ) -> Decision:
+        session_id = self._token_cookie(cookie_header, self._session_key)
         if session_id is None:
             click_id, session_id = _new_id_pair()
-            visit.session_id = session_id
         else:
-            click_id = new_id()
-        visit.click_id = click_id
-        visit.affiliate_reference = ref
-        visit.source = source
-        visit.landed = True
-        visit.clicked_at = float(clicked_at)
+            click_id = new_id()  # the visit's session goes on
+        clicked_at = int(time.time() if now is None else now)
+        visit = Visit(
+            click_id,
+            session_id,
+            ref,
+            True,
+            float(clicked_at),
+            source,
+            method=method,
+            settings=self.settings,
+            native=native,
+        )
+        (click, click_end), (session, session_end), (companion, companion_end) = self._templates[
+            scheme == "https"
+        ]
         cookies_out = (
-            self.set_cookie(self.click_cookie, click_id, https=https),
-            self.set_cookie(self.session_cookie, session_id, https=https),
-            self._companion(click_id, clicked_at, ref, https),
+            f"{click}{click_id}{click_end}",
+            f"{session}{session_id}{session_end}",
+            f"{companion}{companion_value(click_id, clicked_at, ref)}{companion_end}",
         )
         event = self._click_event(visit, scheme, host, path, query, header)
         return Decision(visit, cookies_out, event)
+
+    def might_land(self, query: bytes | str) -> bool:
+        """False when the query cannot carry an affiliate reference (no ``<ref param>=``,
+        no ``%``): the full scan is skipped. A parameter without ``=`` has no value, and an
+        empty value is ignored anyway."""
+        if isinstance(query, bytes):
+            query = query.decode("latin-1")
+        if "%" in query:
+            return True
+        for needle in self._land_needles:  # noqa: SIM110  (a loop is cheaper than any())
+            if needle in query:
+                return True
+        return False
+
+    def returning(self, method: str, cookie_header: str | None, native: Any = None) -> Any:
+        """The visit of a request that is no landing: a :class:`Visit` (its
+        companion-cookie fields read lazily), None (nothing of ours), or ``REISSUE`` when a
+        click cookie without our companion may have to be re-issued (call ``decide``).
+
+        The common case costs a substring search or two and one token check.
+        """
+        if not cookie_header:
+            return None
+        # _cookie_value(cookie_header, self._click_key), inlined: this is the hot path.
+        key = self._click_key
+        i = cookie_header.find(key)
+        while i > 0 and cookie_header[i - 1] not in " ;\t":
+            i = cookie_header.find(key, i + 1)
+        click_id = None
+        if i >= 0:
+            end = cookie_header.find(";", i)
+            click_id = cookie_header[i + len(key) : end if end >= 0 else None].strip()
+            if TOKEN.fullmatch(click_id) is None:
+                click_id = None  # forged or malformed: ignored, never sent on
+        if click_id is not None and self.writes and method == "GET":
+            companion = _cookie_value(cookie_header, self._companion_key)
+            if companion is None or not _companion_matches(companion, click_id):
+                return REISSUE
+        if click_id is None:
+            session_id = _cookie_value(cookie_header, self._session_key)
+            if session_id is None or TOKEN.fullmatch(session_id) is None:
+                return None
+            visit = object.__new__(_LazyVisit)
+            visit.session_id = session_id
+        else:
+            visit = object.__new__(_LazyVisit)  # the session id is read when asked for
+        visit.click_id = click_id
+        visit.method = method
+        visit.settings = self.settings
+        visit.native = native
+        visit._cookie = cookie_header
+        visit._rules = self
+        return visit
 
     def _companion(self, click_id: str, clicked_at: int, ref: str | None, https: bool) -> str:
         value = companion_value(click_id, clicked_at, ref)
@@ -576,22 +863,50 @@ class Attribution:
         assert self.settings.client_id is not None
         if not _HOST.fullmatch(host):
             host = "invalid-host"
-        raw_path = _wsgi_bytes(path) if isinstance(path, str) else path
-        url = f"{scheme}://{host}{_url_part(raw_path or b'/')}"
-        if query:
-            url += "?" + _url_part(query)
-        referrer = _printable(header("referer"), MAX_URL_LENGTH)
-        body = click_body(
-            self.settings.client_id,
-            affiliate_reference=visit.affiliate_reference,
-            click_id=visit.click_id,
-            session_id=visit.session_id,
-            clicked_url=url[:MAX_URL_LENGTH],
-            referrer_url=referrer if referrer and " " not in referrer else None,
-            user_agent=_printable(header("user-agent"), MAX_USER_AGENT_LENGTH),
-            source=visit.source,
+        if isinstance(path, str):
+            # A WSGI (latin-1) path of URL-safe ASCII is its own URL form: no re-encoding.
+            raw = path if _URL_PLAIN_TEXT.fullmatch(path) else _url_part(_wsgi_bytes(path))
+        else:
+            raw = _url_part(path)
+        url = (
+            f"{scheme}://{host}{raw or '/'}?{_url_part(query)}"
+            if query
+            else (f"{scheme}://{host}{raw or '/'}")
         )
+        # click_body(...), built directly (same keys, same order, None left out): the ids
+        # and the reference are non-empty strings already.
+        body: dict[str, Any] = {
+            "clientId": self.settings.client_id,
+            "affiliateReference": visit.affiliate_reference,
+            "clickId": visit.click_id,
+            "sessionId": visit.session_id,
+            "clickedUrl": url[:MAX_URL_LENGTH],
+        }
+        referrer = _printable(header("referer"), MAX_URL_LENGTH)
+        if referrer and " " not in referrer:
+            body["referrerUrl"] = referrer
+        user_agent = _printable(header("user-agent"), MAX_USER_AGENT_LENGTH)
+        if user_agent is not None:
+            body["userAgent"] = user_agent
+        if visit.source is not None:
+            body["source"] = visit.source
         return Event(kind="click", body=body, order_key=visit.session_id)
+
+
+def _landing_needles(ref_params: tuple[str, ...]) -> tuple[str, ...]:
+    """``name=`` of each ref parameter, minus those containing a shorter one."""
+    keys = sorted({name + "=" for name in ref_params}, key=len)
+    needles: list[str] = []
+    for key in keys:
+        if not any(n in key for n in needles):
+            needles.append(key)
+    # A latin-1 WSGI string carries a UTF-8 name as its bytes; a UTF-8 one as the text.
+    extra = [n.encode("utf-8").decode("latin-1") for n in needles if not n.isascii()]
+    return tuple(needles + extra)
+
+
+#: ``Attribution.returning`` says: the full ``decide`` must look at this request.
+REISSUE: Final[Any] = object()
 
 
 @functools.lru_cache(maxsize=64)

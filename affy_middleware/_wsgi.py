@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _delivery
 from ._settings import Settings, warn_if_inactive
-from ._visit import Attribution, ConsentHook, Decision, _current
+from ._visit import REISSUE, Attribution, ConsentHook, Decision, _current
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -123,59 +123,72 @@ class AffyMiddleware:
         return f"AffyMiddleware({self.app!r}, settings={self.settings!r})"
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
-        if ENVIRON_KEY in environ or self._attribution is None:
+        attribution = self._attribution
+        if attribution is None or ENVIRON_KEY in environ:
             # Wrapped twice: the outer middleware already tracked this request.
             return self.app(environ, start_response)
-        decision = None
+        visit = decision = None
         try:  # free when nothing raises (3.11+); a server's odd environ must not hurt
             query = environ.get("QUERY_STRING")
             cookie = environ.get("HTTP_COOKIE")
-            if query or (
-                cookie and (self._click_needle in cookie or self._session_needle in cookie)
+            if (
+                query
+                and attribution.writes
+                and attribution.might_land(query)
+                and (environ.get("REQUEST_METHOD") or "GET") == "GET"
             ):
-                decision = self._decide(environ, query or "")
+                decision = self._decide(environ, query)  # maybe an affiliate landing
+            elif cookie and (self._click_needle in cookie or self._session_needle in cookie):
+                # A returning visitor: the visit reads the rest of its cookies when asked.
+                visit = attribution.returning(
+                    environ.get("REQUEST_METHOD") or "GET", cookie, environ
+                )
+                if visit is REISSUE:  # a click cookie AFFY's snippet wrote, maybe
+                    visit = None
+                    decision = self._decide(environ, None)
         except Exception:
             log_failure("deciding the visit")
-        if decision is None:
-            environ[ENVIRON_KEY] = None
-            if _current.get() is None:
-                # Every tracked request resets the contextvar when it ends, so there is no
-                # stale visit to hide here (the common case costs one get()).
-                return self.app(environ, start_response)
-            token = _current.set(None)  # a sub-request made from inside a tracked one
-            try:
-                return self.app(environ, start_response)
-            finally:
-                _current.reset(token)
-        visit, cookies, event = decision
+        if decision is not None:
+            visit, cookies, event = decision
+            if event is not None:
+                try:
+                    _delivery.dispatcher_for(self.settings).enqueue(event)
+                except Exception:
+                    log_failure("enqueueing the click")
+            if cookies:
+                start_response = self._with_cookies(start_response, cookies)
         environ[ENVIRON_KEY] = visit
-        if event is not None:
-            try:
-                _delivery.dispatcher_for(self.settings).enqueue(event)
-            except Exception:
-                log_failure("enqueueing the click")
-        if cookies:
-            start_response = self._with_cookies(start_response, cookies)
+        if visit is None and _current.get() is None:
+            # Every tracked request resets the contextvar when it ends, so there is no
+            # stale visit to hide here (the common case costs one get()). A sub-request
+            # made from inside a tracked one gets None set below.
+            return self.app(environ, start_response)
         token = _current.set(visit)
         try:
             return self.app(environ, start_response)
         finally:
             _current.reset(token)
 
-    def _decide(self, environ: WSGIEnvironment, query: str) -> Decision | None:
-        assert self._attribution is not None
+    def _decide(self, environ: WSGIEnvironment, query: str | None) -> Decision | None:
+        """The full decision: a GET whose query may land (``query``), or a re-issue check."""
+        attribution = self._attribution
+        assert attribution is not None
         get = environ.get
 
         def header(name: str) -> str | None:
             value = get(_ENVIRON_HEADERS[name])
             return value if isinstance(value, str) else None
 
-        return self._attribution.decide(
-            get("REQUEST_METHOD") or "GET",
-            get("wsgi.url_scheme") or "http",
+        method = get("REQUEST_METHOD") or "GET"
+        scheme = get("wsgi.url_scheme") or "http"
+        if query is None:
+            return attribution.decide_cookies(method, scheme, header, environ)
+        return attribution.decide_query(
+            method,
+            scheme,
             _host(environ),
             get("SCRIPT_NAME", "") + get("PATH_INFO", ""),
-            _query_bytes(query) if query else b"",
+            _query_bytes(query),
             header,
             environ,
         )

@@ -370,12 +370,20 @@ def test_tracking_bugs_are_logged_and_the_response_unchanged(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a bug of ours")
 
-    monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
-    monkeypatch.setattr(Attribution, "decide", broken)
-    with caplog.at_level(logging.ERROR, logger="affy_middleware"):
-        rec, body = call(AffyMiddleware(hello, settings=SETTINGS), environ("/", "ref=aff"))
-    assert body == b"hello" and rec.calls == [("200 OK", [("Content-Type", "text/plain")], None)]
-    assert "deciding the visit failed" in caplog.text and "a bug of ours" in caplog.text
+    # Every entry of the decision: a landing, a returning visitor, a re-issue check.
+    for entry in ("decide", "decide_query", "decide_cookies", "returning"):
+        monkeypatch.setattr(Attribution, entry, broken)
+    mw = AffyMiddleware(hello, settings=SETTINGS)
+    snippet_cookie = "affy_click_id=abcdefgh12345678"  # no companion: a re-issue check
+    for env in (environ("/", "ref=aff"), environ("/", Cookie=snippet_cookie)):
+        caplog.clear()
+        monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
+        with caplog.at_level(logging.ERROR, logger="affy_middleware"):
+            rec, body = call(mw, env)
+        assert body == b"hello"
+        assert rec.calls == [("200 OK", [("Content-Type", "text/plain")], None)]
+        assert "deciding the visit failed" in caplog.text and "a bug of ours" in caplog.text
+        assert env["affy.visit"] is None
 
 
 def test_enqueue_failure_is_logged_and_cookies_still_set(
