@@ -201,7 +201,7 @@ class AffyMiddleware:
             # A new list: the app may pass the same (module-level) list on every request.
             # Cookies are added on every call, including the exc_info error-page call.
             if exc_info is None:
-                return start_response(status, list(headers) + extra)
-            return start_response(status, list(headers) + extra, exc_info)
+                return start_response(status, [*headers, *extra])
+            return start_response(status, [*headers, *extra], exc_info)
 
         return start

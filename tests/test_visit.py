@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import threading
 from collections.abc import Callable
@@ -15,16 +16,20 @@ from affy_middleware._visit import (
     Attribution,
     Decision,
     Visit,
+    _crc,
     current_visit,
     decide,
     is_bot,
     is_token,
+    new_id,
     parse_cookies,
     plausible_value,
+    read_companion,
     referral_from_query,
     reset_current_visit,
     set_current_visit,
 )
+from affy_middleware._wire import Event
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -451,3 +456,109 @@ def test_companion_stamp_must_be_ascii_digits(stamp: str) -> None:
 
     assert read_companion(f"{stamp}.{_crc(SNIPPET_ID)}", SNIPPET_ID) is None
     assert read_companion(f"17.{_crc(SNIPPET_ID)}.b%%", SNIPPET_ID) == (17.0, None)
+
+
+# -- the request-path shortcuts give the same answers as the full rules ----------------------
+
+
+def eager_visit(cookie: str, method: str) -> Visit | None:
+    """The visit as the rules define it, read eagerly with the public helpers."""
+    found = parse_cookies(cookie, ["affy_click_id", "affy_session_id", "affy_click_id_at"])
+    click_id = found.get("affy_click_id")
+    click_id = click_id if is_token(click_id) else None
+    session_id = found.get("affy_session_id")
+    session_id = session_id if is_token(session_id) else None
+    if click_id is None and session_id is None:
+        return None
+    visit = Visit(click_id, session_id, method=method, settings=SETTINGS)
+    companion = found.get("affy_click_id_at")
+    if click_id is not None and companion:
+        parsed = read_companion(companion, click_id)
+        if parsed is not None:
+            visit.clicked_at, visit.affiliate_reference = parsed
+    return visit
+
+
+def returning_cookies() -> list[str]:
+    landing = run(b"ref=caf%C3%A9+partner")
+    assert landing is not None
+    ours = cookie_header(landing)
+    click = set_cookie_map(landing)["affy_click_id"]
+    return [
+        ours,
+        "theme=dark; " + ours + "; _ga=1",
+        ours.replace("affy_click_id=", "xaffy_click_id=", 1),  # not our cookie name
+        f"affy_session_id={click}",  # session only
+        f"affy_click_id=bad id!; affy_session_id={click}",  # forged click, valid session
+        f"affy_click_id={SNIPPET_ID}; affy_click_id_at=17.{_crc(SNIPPET_ID)}.b%%",
+        f"affy_click_id = {SNIPPET_ID} ;affy_click_id_at=17.{_crc(SNIPPET_ID)}.rAb",
+        f"affy_click_id={SNIPPET_ID}; affy_click_id_at=17.{_crc(SNIPPET_ID)}x",
+        "affy_click_id=short; affy_session_id=",
+        "",
+    ]
+
+
+@pytest.mark.parametrize("method", ["GET", "POST"])
+def test_returning_visit_equals_the_eager_reading(method: str) -> None:
+    for cookie in returning_cookies():
+        d = run(method=method, cookie=cookie) if cookie else run(method=method)
+        expected = eager_visit(cookie, method)
+        if d is not None and d.cookies:  # a re-issue: checked by the tests above
+            assert method == "GET" and d.visit is not None and d.visit.reissued
+            continue
+        assert (d.visit if d is not None else None) == expected, cookie
+        if d is not None and d.visit is not None:
+            assert isinstance(d.visit, Visit) and repr(d.visit) == repr(expected)
+            assert expected == d.visit and d.visit.referred
+
+
+def test_lazy_fields_set_by_code_are_kept() -> None:
+    landing = run(b"ref=aff_demo")
+    assert landing is not None
+    d = run(method="POST", cookie=cookie_header(landing))
+    assert d is not None and d.visit is not None
+    visit = d.visit
+    visit.affiliate_reference = "set-by-the-app"  # before the companion was read
+    visit.email = "ann@example.com"
+    assert visit.clicked_at == int(NOW)  # read now
+    assert visit.affiliate_reference == "set-by-the-app"
+    assert visit.email == "ann@example.com" and visit.customer_id is None
+    assert visit.session_id == landing.visit.session_id if landing.visit else False
+    with pytest.raises(AttributeError):
+        visit.no_such_field  # type: ignore[attr-defined]  # noqa: B018
+    with pytest.raises(TypeError):
+        hash(visit)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [b"q=ref", b"refx=1", b"xref=1&aff", b"ref", b"page=2&utm_source=x", b"r%65f=a", b"ref=a"],
+)
+def test_query_precheck_never_hides_a_landing(query: bytes) -> None:
+    attribution = Attribution(SETTINGS)
+    found = referral_from_query(query, SETTINGS.ref_params)[1] is not None
+    assert attribution.might_land(query) or not found
+    assert attribution.might_land(query.decode("latin-1")) == attribution.might_land(query)
+    d = run(query)
+    assert (d is not None and d.visit is not None and d.visit.landed) == found
+
+
+def test_ids_are_unique_tokens_and_not_shared_with_a_forked_child() -> None:
+    ids = [new_id() for _ in range(300)]
+    assert len(set(ids)) == 300 and all(len(i) == 24 and is_token(i) for i in ids)
+    event_ids = [Event(kind="click", body={}).event_id for _ in range(300)]
+    assert len(set(event_ids)) == 300 and all(re.fullmatch(r"[0-9a-f]{32}", e) for e in event_ids)
+    new_id()  # the pool now holds ids a careless child would hand out again
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: report its next ids and leave at once
+        try:
+            os.write(write, f"{new_id()} {Event(kind='click', body={}).event_id}".encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child_id, child_event_id = pipe.read().split()
+    os.waitpid(pid, 0)
+    assert child_id not in ids and child_id != new_id()
+    assert child_event_id[:16] != event_ids[0][:16]  # a fresh random prefix

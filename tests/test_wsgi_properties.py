@@ -10,7 +10,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from affy_middleware import Settings, _delivery, track_registration
-from affy_middleware._visit import TOKEN
+from affy_middleware._visit import (
+    REISSUE,
+    TOKEN,
+    Attribution,
+    Visit,
+    is_token,
+    parse_cookies,
+    read_companion,
+    referral_from_query,
+)
 from affy_middleware.flask import Affy
 
 OUR_COOKIE = re.compile(
@@ -18,6 +27,7 @@ OUR_COOKIE = re.compile(
     r"; Path=/; Max-Age=2592000; SameSite=Lax(; Secure)?(; HttpOnly)?$"
 )
 VALID_ID = "123e4567-e89b-12d3-a456-426614174000"
+RULES = Settings(client_id=1, api_url="http://127.0.0.1:9")
 EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -168,3 +178,31 @@ def test_a_view_that_raises_still_raises() -> None:
     bare = call(BARE, "GET", "/boom", "ref=aff", "", "Mozilla/5.0 Chrome/1")
     assert tracked.status_code == bare.status_code == 500
     assert tracked.data == bare.data and len(events) == 1
+
+
+@EXAMPLES
+@given(query=messy, cookie=messy, method=st.sampled_from(["GET", "POST"]))
+def test_request_path_shortcuts_agree_with_the_full_rules(
+    query: str, cookie: str, method: str
+) -> None:
+    # The query pre-check never hides a landing; the lazily read visit equals the eager one.
+    raw = query.encode("latin-1")
+    rules = Attribution(RULES)
+    if referral_from_query(raw, RULES.ref_params)[1] is not None:
+        assert rules.might_land(raw) and rules.might_land(query)
+    visit = rules.returning(method, cookie, None)
+    found = parse_cookies(cookie, ["affy_click_id", "affy_session_id", "affy_click_id_at"])
+    click_id, session_id = found.get("affy_click_id"), found.get("affy_session_id")
+    click_id = click_id if is_token(click_id) else None
+    session_id = session_id if is_token(session_id) else None
+    companion = found.get("affy_click_id_at")
+    parsed = read_companion(companion, click_id) if companion and click_id else None
+    if method == "GET" and click_id is not None and parsed is None:
+        assert visit is REISSUE  # the full rules decide about re-issuing
+        return
+    if click_id is None and session_id is None:
+        assert visit is None
+        return
+    assert isinstance(visit, Visit)
+    assert (visit.click_id, visit.session_id, visit.method) == (click_id, session_id, method)
+    assert (visit.clicked_at, visit.affiliate_reference) == (parsed or (None, None))
