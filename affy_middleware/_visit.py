@@ -289,10 +289,6 @@ def new_id() -> str:
         return new_id()
 
 
-def _new_id_pair() -> tuple[str, str]:
-    return new_id(), new_id()
-
-
 def companion_cookie_name(click_cookie: str) -> str:
     return click_cookie + "_at"
 
@@ -339,7 +335,8 @@ def _param_table(ref_params: tuple[str, ...]) -> dict[bytes, int]:
 
 def _referral(query: bytes, table: dict[bytes, int]) -> tuple[str | None, str | None, str | None]:
     best_rank = len(table)
-    best: tuple[str, str] | None = None
+    best: str | None = None
+    best_name = b""
     source: str | None = None
     for part in query.split(b"&"):
         raw_name, _, raw_value = part.partition(b"=")
@@ -359,12 +356,12 @@ def _referral(query: bytes, table: dict[bytes, int]) -> tuple[str | None, str | 
             if rank < best_rank:
                 value = plausible_value(_decode_component(raw_value))
                 if value is not None:
-                    best_rank, best = rank, (raw_name.decode("utf-8"), value)
+                    best_rank, best, best_name = rank, value, raw_name
         elif source is None:
             source = plausible_value(_decode_component(raw_value))
     if best is None:
         return None, None, source
-    return best[0], best[1], source
+    return best_name.decode("utf-8"), best, source
 
 
 def parse_cookies(header: str, names: Iterable[str]) -> dict[str, str]:
@@ -479,8 +476,11 @@ def companion_value(click_id: str, clicked_at: int, ref: str | None) -> str:
         return value
     if _RAW_REF.fullmatch(ref):
         return f"{value}.r{ref}"
-    encoded = base64.urlsafe_b64encode(ref.encode("utf-8")).rstrip(b"=").decode("ascii")
-    return f"{value}.b{encoded}"
+    return f"{value}.b{_b64_ref(ref)}"
+
+
+def _b64_ref(ref: str) -> str:
+    return base64.urlsafe_b64encode(ref.encode("utf-8")).rstrip(b"=").decode("ascii")
 
 
 #: The head of a companion value: ``<time>.<crc part>`` (then ``.`` or the end).
@@ -750,31 +750,28 @@ class Attribution:
         cookie_header: str | None,
     ) -> Decision:
         session_id = self._token_cookie(cookie_header, self._session_key)
+        click_id = new_id()
         if session_id is None:
-            click_id, session_id = _new_id_pair()
-        else:
-            click_id = new_id()  # the visit's session goes on
+            session_id = new_id()  # else the visit's session goes on
         clicked_at = int(time.time() if now is None else now)
-        visit = Visit(
-            click_id,
-            session_id,
-            ref,
-            True,
-            float(clicked_at),
-            source,
-            method=method,
-            settings=self.settings,
-            native=native,
-        )
+        visit = Visit(click_id, session_id, ref, True, float(clicked_at), source)
+        visit.method = method
+        visit.settings = self.settings
+        visit.native = native
         (click, click_end), (session, session_end), (companion, companion_end) = self._templates[
             scheme == "https"
         ]
+        # companion_value(): our ids are base64url, so ASCII.
+        stamp = "%d.%08x" % (clicked_at, zlib.crc32(click_id.encode("ascii")))  # noqa: UP031
+        stamp = f"{stamp}.r{ref}" if _RAW_REF.fullmatch(ref) else f"{stamp}.b{_b64_ref(ref)}"
         cookies_out = (
             f"{click}{click_id}{click_end}",
             f"{session}{session_id}{session_end}",
-            f"{companion}{companion_value(click_id, clicked_at, ref)}{companion_end}",
+            f"{companion}{stamp}{companion_end}",
         )
-        event = self._click_event(visit, scheme, host, path, query, header)
+        event = self._click_event(
+            click_id, session_id, ref, source, scheme, host, path, query, header
+        )
         return Decision(visit, cookies_out, event)
 
     def might_land(self, query: bytes | str) -> bool:
@@ -839,28 +836,27 @@ class Attribution:
         """A person's top-level page load: not a bot, a preview, a prefetch or a fetch()."""
         if is_bot(header("user-agent")):
             return False
-        for name in ("sec-purpose", "purpose", "x-purpose", "x-moz"):
+        for name in _PURPOSE_HEADERS:
             value = header(name)
-            if value and (
-                "prefetch" in value.lower()
-                or "prerender" in value.lower()
-                or "preview" in value.lower()
-            ):
-                return False
+            if value:
+                value = value.lower()
+                if "prefetch" in value or "prerender" in value or "preview" in value:
+                    return False
         mode = header("sec-fetch-mode")
         return not mode or mode.strip().lower() == "navigate"
 
     def _click_event(
         self,
-        visit: Visit,
+        click_id: str,
+        session_id: str,
+        ref: str,
+        source: str | None,
         scheme: str,
         host: str,
         path: bytes | str,
         query: bytes,
         header: HeaderLookup,
     ) -> Event:
-        assert visit.click_id and visit.session_id and visit.affiliate_reference
-        assert self.settings.client_id is not None
         if not _HOST.fullmatch(host):
             host = "invalid-host"
         if isinstance(path, str):
@@ -868,18 +864,16 @@ class Attribution:
             raw = path if _URL_PLAIN_TEXT.fullmatch(path) else _url_part(_wsgi_bytes(path))
         else:
             raw = _url_part(path)
-        url = (
-            f"{scheme}://{host}{raw or '/'}?{_url_part(query)}"
-            if query
-            else (f"{scheme}://{host}{raw or '/'}")
-        )
+        url = f"{scheme}://{host}{raw or '/'}"
+        if query:
+            url = f"{url}?{_url_part(query)}"
         # click_body(...), built directly (same keys, same order, None left out): the ids
         # and the reference are non-empty strings already.
         body: dict[str, Any] = {
             "clientId": self.settings.client_id,
-            "affiliateReference": visit.affiliate_reference,
-            "clickId": visit.click_id,
-            "sessionId": visit.session_id,
+            "affiliateReference": ref,
+            "clickId": click_id,
+            "sessionId": session_id,
             "clickedUrl": url[:MAX_URL_LENGTH],
         }
         referrer = _printable(header("referer"), MAX_URL_LENGTH)
@@ -888,9 +882,9 @@ class Attribution:
         user_agent = _printable(header("user-agent"), MAX_USER_AGENT_LENGTH)
         if user_agent is not None:
             body["userAgent"] = user_agent
-        if visit.source is not None:
-            body["source"] = visit.source
-        return Event(kind="click", body=body, order_key=visit.session_id)
+        if source is not None:
+            body["source"] = source
+        return Event("click", body, session_id)
 
 
 def _landing_needles(ref_params: tuple[str, ...]) -> tuple[str, ...]:
@@ -904,6 +898,9 @@ def _landing_needles(ref_params: tuple[str, ...]) -> tuple[str, ...]:
     extra = [n.encode("utf-8").decode("latin-1") for n in needles if not n.isascii()]
     return tuple(needles + extra)
 
+
+#: Headers that mark a prefetch, a prerender or a link preview.
+_PURPOSE_HEADERS: Final = ("sec-purpose", "purpose", "x-purpose", "x-moz")
 
 #: ``Attribution.returning`` says: the full ``decide`` must look at this request.
 REISSUE: Final[Any] = object()
