@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 
 from . import _delivery
 from ._decorators import register_field_source
 from ._settings import Settings, warn_if_inactive
-from ._visit import Attribution, ConsentHook, Decision, Visit, _current
+from ._visit import REISSUE, Attribution, ConsentHook, Decision, Visit, _current
 from ._wsgi import log_failure
 
 __all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of"]
@@ -104,44 +105,56 @@ class AffyASGIMiddleware:
             if scope["type"] == "lifespan" and self.flush_on_shutdown:
                 return await self._lifespan(scope, receive, send)
             return await self.app(scope, receive, send)
-        if SCOPE_KEY in scope or self._attribution is None:
+        attribution = self._attribution
+        if attribution is None or SCOPE_KEY in scope:
             # Wrapped twice: the outer middleware already tracked this request.
             return await self.app(scope, receive, send)
-        query = scope.get("query_string")
-        if not query:
-            # The fast path: no query and no cookie of ours means no visit. Header names
-            # are lower-case in ASGI (Starlette's Headers relies on that too).
-            needle, other = self._needle, self._other_needle
-            for name, value in scope["headers"]:
-                if name == b"cookie" and (needle in value or (other and other in value)):
-                    break
+        visit = decision = None
+        try:  # free when nothing raises (3.11+); a server's odd scope must not hurt
+            query = scope.get("query_string")
+            if (
+                query
+                and attribution.writes
+                and scope["method"] == "GET"
+                and attribution.might_land(query)
+            ):
+                decision = self._decide(scope, query)  # maybe an affiliate landing
             else:
-                # Each request runs in its own task, whose context holds no visit: unlike
-                # WSGI threads, nothing is left over from an earlier request to reset.
-                _expose(scope, None)
-                return await self.app(scope, receive, send)
-        try:
-            decision = self._decide(scope, query or b"")
+                # No cookie of ours, no visit. Header names are lower-case in ASGI
+                # (Starlette's Headers relies on that too).
+                needle, other = self._needle, self._other_needle
+                for name, value in scope["headers"]:
+                    if name == b"cookie" and (needle in value or (other and other in value)):
+                        # A returning visitor: the visit reads the rest when asked.
+                        cookie = _cookie_header(scope["headers"])
+                        visit = attribution.returning(scope["method"], cookie, scope)
+                        if visit is REISSUE:  # a click cookie AFFY's snippet wrote, maybe
+                            visit = None
+                            decision = self._decide(scope, None)
+                        break
         except Exception:
-            decision = None
             log_failure("deciding the visit")
-        if decision is None:
-            _expose(scope, None)
-            return await self.app(scope, receive, send)
-        visit, cookies, event = decision
+        if decision is not None:
+            visit, cookies, event = decision
+            if event is not None:
+                await self._enqueue(event)
+            if cookies:
+                send = _with_cookies(send, cookies)
         _expose(scope, visit)
-        if event is not None:
-            await self._enqueue(event)
-        if cookies:
-            send = _with_cookies(send, cookies)
+        if visit is None:
+            # Each request runs in its own task, whose context holds no visit: unlike
+            # WSGI threads, nothing is left over from an earlier request to reset.
+            return await self.app(scope, receive, send)
         token = _current.set(visit)
         try:
             await self.app(scope, receive, send)
         finally:
             _current.reset(token)
 
-    def _decide(self, scope: Scope, query: bytes) -> Decision | None:
-        assert self._attribution is not None
+    def _decide(self, scope: Scope, query: bytes | None) -> Decision | None:
+        """The full decision: a GET whose query may land (``query``), or a re-issue check."""
+        attribution = self._attribution
+        assert attribution is not None
         headers = scope["headers"]
         # Always needed: the cookies and the host. The other headers matter on landings
         # only, so their table is built when the rules first ask for one of them.
@@ -162,6 +175,10 @@ class AffyASGIMiddleware:
                 table = _header_table(headers)
             return table.get(name)
 
+        method = scope["method"]
+        scheme = scope.get("scheme") or "http"
+        if query is None:
+            return attribution.decide_cookies(method, scheme, header, scope)
         if not host:
             server = scope.get("server")
             host = f"{server[0]}:{server[1]}" if server else ""
@@ -170,9 +187,7 @@ class AffyASGIMiddleware:
             path = bytes(raw_path).split(b"?", 1)[0]
         else:
             path = str(scope.get("path") or "/").encode("utf-8", "surrogateescape")
-        return self._attribution.decide(
-            scope["method"], scope.get("scheme") or "http", host, path, query, header, scope
-        )
+        return attribution.decide_query(method, scheme, host, path, query, header, scope)
 
     async def _enqueue(self, event: Any) -> None:
         try:
@@ -228,16 +243,28 @@ class AffyASGIMiddleware:
                 return
 
     async def flush(self, timeout: float | None = None) -> bool:
-        """Deliver what is queued, in a worker thread, for at most ``timeout`` seconds
-        (default ``flush_timeout``); True if everything was delivered. Never raises."""
+        """Deliver what is queued, in a worker thread, for at most ``timeout`` seconds in
+        all (default ``flush_timeout``): this middleware's events first, then those of any
+        other settings in the process. True if everything was delivered. Never raises."""
         limit = self.settings.flush_timeout if timeout is None else timeout
         try:
             from anyio import to_thread
 
-            return await to_thread.run_sync(_delivery.flush, limit)
+            return await to_thread.run_sync(self._flush_all, limit)
         except Exception:
             log_failure("flushing the event queue")
             return False
+
+    def _flush_all(self, limit: float) -> bool:
+        end = time.monotonic() + limit
+        own = _delivery.dispatcher_for(self.settings).flush(limit)
+        return _delivery.flush(max(0.0, end - time.monotonic())) and own
+
+
+def _cookie_header(headers: Any) -> str:
+    """The Cookie header as text; several (HTTP/2 may split it) joined with ``; ``."""
+    values = [value.decode("latin-1") for name, value in headers if name == b"cookie"]
+    return values[0] if len(values) == 1 else "; ".join(values)
 
 
 def _header_table(headers: Any) -> dict[str, str]:

@@ -504,7 +504,9 @@ async def drive_lifespan(app: Any, between: Callable[[], Awaitable[None]] | None
 def test_lifespan_passes_through_and_flushes_after_the_app_shut_down(
     sandbox: SandboxServer,
 ) -> None:
-    settings = sandbox.settings(flush_timeout=10)
+    # A short budget: events other tests left for an unreachable AFFY in this process's
+    # other dispatchers would hold a longer one up (the middleware's own go first).
+    settings = sandbox.settings(flush_timeout=4)
     sandbox.set_faults(latency=0.3)  # nothing is delivered by chance before the flush
     mw = AffyASGIMiddleware(hello, settings=settings)
 
@@ -538,7 +540,7 @@ def test_app_without_lifespan_support_is_answered_for(kind: str, sandbox: Sandbo
         await hello(scope, receive, send)
 
     sandbox.set_faults(latency=0.3)
-    mw = AffyASGIMiddleware(app, settings=sandbox.settings(flush_timeout=10))
+    mw = AffyASGIMiddleware(app, settings=sandbox.settings(flush_timeout=4))
 
     async def landing() -> None:
         await get(mw, "/?ref=nolifespan")
@@ -657,19 +659,40 @@ def test_consent_cookie(events: list[Any]) -> None:
     assert len(events) == 1
 
 
+@pytest.mark.parametrize(
+    ("query", "cookie"),
+    [
+        pytest.param(b"ref=aff", "", id="landing"),
+        pytest.param(b"", "affy_click_id=abcdefgh12345; affy_click_id_at=1.0", id="returning"),
+        pytest.param(b"", "affy_click_id=abcdefgh12345", id="snippet-cookie"),
+    ],
+)
 def test_tracking_bugs_are_logged_and_the_response_unchanged(
-    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+    query: bytes,
+    cookie: str,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    events: list[Any],
 ) -> None:
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a bug of ours")
 
     monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
-    monkeypatch.setattr(Attribution, "decide", broken)
+    for entry in ("decide", "decide_query", "decide_cookies", "returning", "might_land"):
+        monkeypatch.setattr(Attribution, entry, broken)
+    seen: list[Any] = []
+
+    async def app(scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        seen.append((current_visit(), scope["affy.visit"]))
+        await hello(scope, receive, send)
+
+    scope = scope_for(query=query)
+    if cookie:
+        scope["headers"].append((b"cookie", cookie.encode()))
     with caplog.at_level(logging.ERROR, logger="affy_middleware"):
-        sent = run(
-            call_raw(AffyASGIMiddleware(hello, settings=SETTINGS), scope_for(query=b"ref=a"))
-        )
+        sent = run(call_raw(AffyASGIMiddleware(app, settings=SETTINGS), scope))
     assert sent[0] == {"type": "http.response.start", "status": 200, "headers": [(b"x-app", b"1")]}
+    assert seen == [(None, None)] and events == []
     assert "deciding the visit failed" in caplog.text and "a bug of ours" in caplog.text
 
 
