@@ -146,7 +146,7 @@ def _registration_event(
             body["customerId"] = str(customer_id)
         if name is not None:
             body["customerName"] = name
-        return Event(kind="registration", body=body, order_key=session_id or click_id)
+        return Event("registration", body, session_id or click_id)
     if session_id is not None and settings.client_id is not None:
         body = registration_lead_body(
             settings.client_id, session_id=session_id, customer_email=email, customer_name=name

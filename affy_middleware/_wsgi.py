@@ -183,12 +183,16 @@ class AffyMiddleware:
         scheme = get("wsgi.url_scheme") or "http"
         if query is None:
             return attribution.decide_cookies(method, scheme, header, environ)
+        try:  # _query_bytes(query), inlined
+            raw_query = query.encode("latin-1")
+        except UnicodeEncodeError:
+            raw_query = _query_bytes(query)
         return attribution.decide_query(
             method,
             scheme,
             _host(environ),
             get("SCRIPT_NAME", "") + get("PATH_INFO", ""),
-            _query_bytes(query),
+            raw_query,
             header,
             environ,
         )
