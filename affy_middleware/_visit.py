@@ -333,7 +333,30 @@ def _param_table(ref_params: tuple[str, ...]) -> dict[bytes, int]:
     return table
 
 
-def _referral(query: bytes, table: dict[bytes, int]) -> tuple[str | None, str | None, str | None]:
+def _text_table(table: dict[bytes, int]) -> dict[str, int]:
+    return {name.decode("utf-8"): rank for name, rank in table.items()}
+
+
+def _referral(
+    query: bytes, table: dict[bytes, int], text_table: dict[str, int] | None = None
+) -> tuple[str | None, str | None, str | None]:
+    if b"%" not in query and b"+" not in query:
+        # The common case: nothing percent-encoded. When the whole query is UTF-8, each
+        # part is too (splitting at "&" and "=" never cuts a character), so the text can be
+        # scanned directly instead of decoding part by part.
+        try:
+            text = query.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            return _referral_text(text, text_table or _text_table(table))
+    return _referral_bytes(query, table)
+
+
+def _referral_bytes(
+    query: bytes, table: dict[bytes, int]
+) -> tuple[str | None, str | None, str | None]:
+    """The general scan: parameter by parameter, percent-decoding names and values."""
     best_rank = len(table)
     best: str | None = None
     best_name = b""
@@ -362,6 +385,29 @@ def _referral(query: bytes, table: dict[bytes, int]) -> tuple[str | None, str | 
     if best is None:
         return None, None, source
     return best_name.decode("utf-8"), best, source
+
+
+def _referral_text(query: str, table: dict[str, int]) -> tuple[str | None, str | None, str | None]:
+    """``_referral`` for a query without ``%`` or ``+`` (nothing to decode)."""
+    best_rank = len(table)
+    best: str | None = None
+    best_name = ""
+    source: str | None = None
+    for part in query.split("&"):
+        name, _, value = part.partition("=")
+        rank = table.get(name)
+        if rank is None:
+            continue
+        if rank >= 0:
+            if rank < best_rank:
+                plausible = plausible_value(value)
+                if plausible is not None:
+                    best_rank, best, best_name = rank, plausible, name
+        elif source is None:
+            source = plausible_value(value)
+    if best is None:
+        return None, None, source
+    return best_name, best, source
 
 
 def parse_cookies(header: str, names: Iterable[str]) -> dict[str, str]:
@@ -545,6 +591,7 @@ class Attribution:
         "_land_needles",
         "_templates",
         "_consent_key",
+        "_text_params",
     )
 
     def __init__(self, settings: Settings, consent: ConsentHook | None = None) -> None:
@@ -561,6 +608,7 @@ class Attribution:
             names.add(self.consent_cookie)
         self.cookie_names = frozenset(names)
         self._params = _param_table(settings.ref_params)
+        self._text_params = _text_table(self._params)
         self._cookie_keys = tuple((name, name + "=") for name in sorted(names))
         #: Inactive settings (no client id, delivery off): visits are read, never written.
         self.writes = settings.active
@@ -635,7 +683,7 @@ class Attribution:
         and ``might_land(query)`` already checked by the caller)."""
         cookie_header = header("cookie")
         if self._is_navigation(header):
-            _, ref, source = _referral(query, self._params)
+            _, ref, source = _referral(query, self._params, self._text_params)
             if ref is not None:
                 # An affiliate landing: last click wins.
                 if not self._consents_to(cookie_header, native):
@@ -893,11 +941,20 @@ class Attribution:
             "sessionId": session_id,
             "clickedUrl": url[:MAX_URL_LENGTH],
         }
-        referrer = _printable(header("referer"), MAX_URL_LENGTH)
+        # _printable(...), with its common case (printable ASCII) inlined.
+        referrer = header("referer")
+        if referrer and referrer.isascii() and referrer.isprintable():
+            referrer = referrer[:MAX_URL_LENGTH].strip()
+        else:
+            referrer = _printable(referrer, MAX_URL_LENGTH)
         if referrer and " " not in referrer:
             body["referrerUrl"] = referrer
-        user_agent = _printable(header("user-agent"), MAX_USER_AGENT_LENGTH)
-        if user_agent is not None:
+        user_agent = header("user-agent")
+        if user_agent and user_agent.isascii() and user_agent.isprintable():
+            user_agent = user_agent[:MAX_USER_AGENT_LENGTH].strip()
+        else:
+            user_agent = _printable(user_agent, MAX_USER_AGENT_LENGTH)
+        if user_agent:
             body["userAgent"] = user_agent
         if source is not None:
             body["source"] = source

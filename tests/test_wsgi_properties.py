@@ -15,6 +15,9 @@ from affy_middleware._visit import (
     TOKEN,
     Attribution,
     Visit,
+    _param_table,
+    _referral,
+    _referral_bytes,
     is_token,
     parse_cookies,
     read_companion,
@@ -210,3 +213,12 @@ def test_request_path_shortcuts_agree_with_the_full_rules(
     assert isinstance(visit, Visit)
     assert (visit.click_id, visit.session_id, visit.method) == (click_id, session_id, method)
     assert (visit.clicked_at, visit.affiliate_reference) == (parsed or (None, None))
+
+
+@EXAMPLES
+@given(query=messy)
+def test_the_plain_query_scan_equals_the_general_one(query: str) -> None:
+    table = _param_table(("affy_ref", "ref", "aff", "via", "ünï"))
+    raw = query.encode("latin-1")
+    for candidate in (raw, query.encode("utf-8"), raw.replace(b"%", b"").replace(b"+", b"")):
+        assert _referral(candidate, table) == _referral_bytes(candidate, table)
