@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
-from typing import Any, TypeVar, overload
+from typing import Any, Final, TypeVar, overload
 
 from . import _delivery
 from ._settings import Settings
@@ -236,6 +236,10 @@ def response_status(result: Any) -> int | None:
     return _status_number(getattr(result, "status", None))
 
 
+#: Return values ``response_status`` gives None for, whatever they hold.
+_NO_STATUS: Final = frozenset({str, bytes, dict, list, type(None)})
+
+
 def _status_number(status: object) -> int | None:
     if isinstance(status, bool):
         return None
@@ -357,18 +361,21 @@ def _after_registration(
         return
     if methods is not None and visit.method not in methods:
         return
-    status = response_status(result)
-    if status is not None and status >= 400:
-        return
-    settings = _settings_for(visit)
+    if type(result) not in _NO_STATUS:  # a plain body (or a WSGI iterable) has no status
+        status = response_status(result)
+        if status is not None and status >= 400:
+            return
+    settings = visit.settings or _delivery.default_settings()
     if not settings.active:
         return
-    email, customer_id, name = _customer_fields(visit, result, extract, args, kwargs)
+    email, customer_id, name = visit.email, visit.customer_id, visit.customer_name
+    if extract is not None or not (email or customer_id or name):
+        email, customer_id, name = _customer_fields(visit, result, extract, args, kwargs)
     event = _registration_event(
         settings, visit.click_id, visit.session_id, email, customer_id, name
     )
     if event is not None:
-        _enqueue(settings, event)
+        _delivery.dispatcher_for(settings).enqueue(event)
 
 
 def _after_payment(
