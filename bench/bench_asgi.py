@@ -281,7 +281,7 @@ def slow_affy(requests: int) -> list[str]:
 
 
 SERVED_APP = """
-import sys, time
+import time
 import uvicorn
 from starlette.applications import Starlette
 from starlette.responses import PlainTextResponse
@@ -291,30 +291,56 @@ from affy_middleware import AffyASGIMiddleware, Settings
 async def index(request):
     return PlainTextResponse("Hello, World!")
 
+COOKIES = [
+    "affy_click_id=ZqEMKf9nHjmOakWzDBHzWsRO; Path=/; Max-Age=2592000; SameSite=Lax",
+    "affy_session_id=W4qL0f3mxyCJ8iVakVIx0zNS; Path=/; Max-Age=2592000; SameSite=Lax",
+    "affy_click_id_at=1795494541.6afa2849.raff_demo; Path=/; Max-Age=2592000; SameSite=Lax;"
+    " HttpOnly",
+]
+
+async def with_cookies(request):  # the same response, with three cookies of its own
+    response = PlainTextResponse("Hello, World!")
+    for value in COOKIES:
+        response.raw_headers.append((b"set-cookie", value.encode()))
+    return response
+
 async def cpu(request):  # CPU time of the event loop's thread, in ns
     return PlainTextResponse(str(time.thread_time_ns()))
 
-app = Starlette(routes=[Route("/", index), Route("/_cpu", cpu)])
-if sys.argv[1] == "ours":
-    # AFFY unreachable and a small queue: once it is full, clicks are dropped (counted),
-    # so the server's heap stays the same size during the run.
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", queue_size=1000,
-                        flush_timeout=0.1)
-    app.add_middleware(AffyASGIMiddleware, settings=settings, flush_on_shutdown=False)
+def hello():
+    return Starlette(
+        routes=[Route("/", index), Route("/cookies", with_cookies), Route("/_cpu", cpu)]
+    )
+
+plain, ours = hello(), hello()
+# AFFY unreachable and a small queue: once it is full, clicks are dropped (counted), so
+# the server's heap stays the same size during the run.
+settings = Settings(client_id=1, api_url="http://127.0.0.1:9", queue_size=1000,
+                    flush_timeout=0.1)
+ours.add_middleware(AffyASGIMiddleware, settings=settings, flush_on_shutdown=False)
+apps = {"/plain": plain, "/ours": ours}
+
+async def app(scope, receive, send):
+    # One process serves both, /plain/... and /ours/..., so they share everything else.
+    prefix = scope["path"][:5] if scope["path"].startswith("/ours") else scope["path"][:6]
+    scope["path"] = scope["path"][len(prefix):] or "/"
+    scope["raw_path"] = scope["raw_path"][len(prefix):] or b"/"
+    await apps[prefix](scope, receive, send)
+
 uvicorn.run(app, host="127.0.0.1", port=0, access_log=False, lifespan="off")
 """
 
 
 def served(n: int, rounds: int) -> list[str]:
     """Server-side CPU per request (the event loop thread's CPU time, read by the app
-    itself) of a Starlette hello world under uvicorn, with and without the middleware."""
+    itself) of a Starlette hello world under uvicorn, with and without the middleware:
+    both apps in one server process, requests interleaved."""
     import os
     import re
     import subprocess
 
     root = str(Path(__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": root, "PYTHONUNBUFFERED": "1"}
-    procs: dict[str, tuple[subprocess.Popen[str], http.client.HTTPConnection]] = {}
     headers = {
         "User-Agent": CHROME,
         "Accept": "text/html",
@@ -322,60 +348,58 @@ def served(n: int, rounds: int) -> list[str]:
         "Referer": "https://partner.example.com/r/abc123",
         "Cookie": OTHER_COOKIES,
     }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SERVED_APP],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
-        for kind in ("starlette", "ours"):
-            proc = subprocess.Popen(
-                [sys.executable, "-c", SERVED_APP, kind],
-                env=env,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.STDOUT,
-                text=True,
-            )
-            assert proc.stdout is not None
-            port = None
-            for _ in range(50):  # a few start-up lines, then the address
-                line = proc.stdout.readline()
-                found = re.search(r"running on http://127\.0\.0\.1:(\d+)", line)
-                if found:
-                    port = int(found.group(1))
-                    break
-            assert port is not None, f"uvicorn ({kind}) did not start"
-            procs[kind] = (proc, http.client.HTTPConnection("127.0.0.1", port, timeout=30))
+        assert proc.stdout is not None
+        port = None
+        for _ in range(50):  # a few start-up lines, then the address
+            found = re.search(r"running on http://127\.0\.0\.1:(\d+)", proc.stdout.readline())
+            if found:
+                port = int(found.group(1))
+                break
+        assert port is not None, "uvicorn did not start"
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
 
-        def get(conn: http.client.HTTPConnection, path: str) -> bytes:
+        def get(path: str) -> bytes:
             conn.request("GET", path, headers=headers)
-            response = conn.getresponse()
-            return response.read()
+            return conn.getresponse().read()
 
-        def batch(conn: http.client.HTTPConnection, path: str, count: int) -> float:
-            start = int(get(conn, "/_cpu"))
+        def batch(path: str, count: int) -> float:
+            start = int(get("/plain/_cpu"))
             for _ in range(count):
-                get(conn, path)
-            return (int(get(conn, "/_cpu")) - start) / count / 1e9
+                get(path)
+            return (int(get("/plain/_cpu")) - start) / count / 1e9
 
         landing = "/?ref=aff_demo&utm_source=newsletter"
         variants = {
-            "starlette, plain URL": ("starlette", "/"),
-            "starlette, landing URL": ("starlette", landing),
-            "ours, pass-through": ("ours", "/"),
-            "ours, affiliate landing": ("ours", landing),
+            "starlette, plain URL": "/plain/",
+            "starlette, landing URL": "/plain" + landing,
+            "starlette, 3 cookies of its own": "/plain/cookies",
+            "ours, pass-through": "/ours/",
+            "ours, affiliate landing": "/ours" + landing,
         }
-        for kind, path in variants.values():  # warm up
-            batch(procs[kind][1], path, min(n, 500))
+        for path in variants.values():  # warm up
+            batch(path, min(n, 500))
         best = {name: float("inf") for name in variants}
         for _ in range(rounds):
-            for name, (kind, path) in variants.items():
-                best[name] = min(best[name], batch(procs[kind][1], path, n))
+            for name, path in variants.items():
+                best[name] = min(best[name], batch(path, n))
+        conn.close()
     finally:
-        for proc, conn in procs.values():
-            conn.close()
-            proc.terminate()
-            proc.wait(10)
+        proc.terminate()
+        proc.wait(10)
     base = best["starlette, plain URL"]
     rows = [
-        f"Served by uvicorn (h11, one keep-alive client): event-loop CPU per request, best of "
-        f"{rounds} x {n}",
-        f"Starlette hello world: {us(base)} per request",
+        "Served by uvicorn (h11, one keep-alive client; both apps in one process): "
+        f"event-loop CPU per request, best of {rounds} x {n}",
+        f"Starlette hello world: {us(base)} per request "
+        f"(landing URL, no middleware: {us(best['starlette, landing URL'])})",
         "",
         "| scenario | loop CPU per request | added | share of a served Starlette hello world |",
         "|---|---|---|---|",
@@ -383,12 +407,14 @@ def served(n: int, rounds: int) -> list[str]:
     for name, reference, label in [
         ("ours, pass-through", "starlette, plain URL", "pass-through"),
         ("ours, affiliate landing", "starlette, landing URL", "affiliate landing"),
+        (
+            "starlette, 3 cookies of its own",
+            "starlette, plain URL",
+            "(control: no middleware, the app sets 3 cookies of the same size)",
+        ),
     ]:
         added = best[name] - best[reference]
         rows.append(f"| {label} | {us(best[name])} | {us(added)} | {added / base * 100:5.2f} % |")
-    rows.append(
-        f"(same URL without the middleware: landing URL {us(best['starlette, landing URL'])})"
-    )
     return rows
 
 
