@@ -90,7 +90,7 @@ class AffyASGIMiddleware:
         click = settings.click_cookie.encode("latin-1") + b"="
         session = settings.session_cookie.encode("latin-1") + b"="
         # One substring test tells "no cookie of ours" when both names share a prefix
-        # ("affy_"); a false alarm only costs the full decision.
+        # ("affy_"); a false alarm only costs a closer look at the cookie header.
         shared = click[: len(os.path.commonprefix([click.decode(), session.decode()]))]
         self._needle = shared if len(shared) >= 4 else click
         self._other_needle: bytes | None = None if len(shared) >= 4 else session
