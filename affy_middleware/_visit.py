@@ -529,16 +529,9 @@ def _b64_ref(ref: str) -> str:
     return base64.urlsafe_b64encode(ref.encode("utf-8")).rstrip(b"=").decode("ascii")
 
 
-#: The head of a companion value: ``<time>.<crc part>`` (then ``.`` or the end).
+#: The head of a companion value, ``<time>.<crc part>`` (then ``.`` or the end): matching
+#: it and comparing the crc part is ``read_companion(value, click_id) is not None``.
 _COMPANION_HEAD: Final = re.compile(r"[0-9]{1,12}\.([^.]*)")
-
-
-def _companion_matches(value: str, click_id: str) -> bool:
-    """``read_companion(value, click_id) is not None`` for a token ``click_id``, without
-    parsing the rest (the request path only needs to know whether to re-issue)."""
-    head = _COMPANION_HEAD.match(value)
-    crc = "%08x" % zlib.crc32(click_id.encode("ascii"))  # noqa: UP031  (faster than f"")
-    return head is not None and head[1] == crc
 
 
 def read_companion(value: str, click_id: str) -> tuple[float, str | None] | None:
@@ -579,7 +572,6 @@ class Attribution:
         "companion_cookie",
         "consent_cookie",
         "cookie_names",
-        "_cookie_keys",
         "_params",
         "writes",
         "_suffix",
@@ -609,7 +601,6 @@ class Attribution:
         self.cookie_names = frozenset(names)
         self._params = _param_table(settings.ref_params)
         self._text_params = _text_table(self._params)
-        self._cookie_keys = tuple((name, name + "=") for name in sorted(names))
         #: Inactive settings (no client id, delivery off): visits are read, never written.
         self.writes = settings.active
         suffix = f"; Path=/; Max-Age={settings.max_age}; SameSite=Lax"
@@ -643,13 +634,6 @@ class Attribution:
         """A ``Set-Cookie`` header value; ``value`` must already be a token."""
         suffix = self._suffix_secure if https else self._suffix
         return f"{name}={value}{suffix}{self._http_only if http_only else ''}"
-
-    def _consents(self, cookies: dict[str, str], native: Any) -> bool:
-        if self.consent is not None:
-            return bool(self.consent(native))
-        if self.consent_cookie:
-            return cookies.get(self.consent_cookie, "").strip().lower() in CONSENT_YES
-        return True
 
     # -- the decision -------------------------------------------------------------------
 
@@ -856,8 +840,8 @@ class Attribution:
             if TOKEN.fullmatch(click_id) is None:
                 click_id = None  # forged or malformed: ignored, never sent on
         if click_id is not None and method == "GET" and self.writes:
-            # _companion_matches(_cookie_value(cookie_header, companion key), click_id),
-            # inlined: is this our click cookie, or one AFFY's snippet wrote?
+            # Is this our click cookie, or one AFFY's snippet wrote? (read_companion(...) is
+            # not None, without parsing the rest; _cookie_value inlined.)
             key = self._companion_key
             i = cookie_header.find(key)
             while i > 0 and cookie_header[i - 1] not in " ;\t":
