@@ -726,8 +726,8 @@ def test_click_reaches_the_sandbox(sandbox: SandboxServer) -> None:
 def test_sync_delivery_keeps_the_loop_free(sandbox: SandboxServer) -> None:
     """AFFY_DELIVERY=sync sends the click inline, but in a worker thread: other requests
     on the same loop are served meanwhile."""
-    sandbox.set_faults(latency=0.5)
-    mw = AffyASGIMiddleware(hello, settings=sandbox.settings(delivery="sync"))
+    sandbox.set_faults(latency=1.0)  # wide margin: the plain request needs milliseconds
+    mw = AffyASGIMiddleware(hello, settings=sandbox.settings(delivery="sync", timeout=10))
     order: list[str] = []
 
     async def go() -> None:
