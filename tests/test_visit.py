@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import os
 import re
 import threading
@@ -526,6 +527,8 @@ def test_lazy_fields_set_by_code_are_kept() -> None:
     assert visit.session_id == landing.visit.session_id if landing.visit else False
     with pytest.raises(AttributeError):
         visit.no_such_field  # type: ignore[attr-defined]  # noqa: B018
+    copy = dataclasses.replace(visit, customer_id="42")
+    assert dataclasses.asdict(copy) == {**dataclasses.asdict(visit), "customer_id": "42"}
     with pytest.raises(TypeError):
         hash(visit)
 
