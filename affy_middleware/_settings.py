@@ -187,6 +187,12 @@ class Settings:
 
     def __post_init__(self) -> None:
         self._validate()
+        # Settings are a dict key on every enqueue (one dispatcher per Settings): hash once.
+        values = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
+        object.__setattr__(self, "_hash", hash(values))
+
+    def __hash__(self) -> int:
+        return self._hash  # type: ignore[no-any-return, attr-defined]
 
     # -- construction -------------------------------------------------------------------
 

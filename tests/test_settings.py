@@ -138,3 +138,12 @@ def test_missing_client_id_warns_once(
 def test_every_env_var_is_read() -> None:
     assert "AFFY_CLIENT_ID" in ENV_VARS and "AFFY_SPOOL_PATH" in ENV_VARS
     assert all(name.startswith("AFFY_") for name in ENV_VARS)
+
+
+def test_equal_settings_share_a_hash_and_a_dispatcher_key() -> None:
+    one, two = Settings(client_id=1), Settings(client_id=1)
+    other = one.replace(client_id=2)
+    assert one == two and hash(one) == hash(two)
+    assert one != other
+    assert {one: "dispatcher"}[two] == "dispatcher"
+    assert other not in {one: "dispatcher"}
