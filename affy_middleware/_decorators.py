@@ -15,6 +15,8 @@ from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any, Final, TypeVar, overload
 
+import anyio.to_thread
+
 from . import _delivery
 from ._settings import Settings
 from ._visit import Visit, _current, current_visit, is_token
@@ -435,7 +437,12 @@ def _wrap(view: F, after: Callable[[Any, tuple[Any, ...], dict[str, Any]], None]
         async def async_view(*args: Any, **kwargs: Any) -> Any:
             result = await view(*args, **kwargs)
             try:
-                after(result, args, kwargs)
+                if _settings_for(_current.get()).delivery == "sync":
+                    # Sync delivery sends before returning: do it on a worker thread (the
+                    # context, and so the visit, goes along) so the event loop keeps serving.
+                    await anyio.to_thread.run_sync(functools.partial(after, result, args, kwargs))
+                else:
+                    after(result, args, kwargs)
             except Exception:
                 log_failure(what)
             return result
