@@ -28,7 +28,7 @@ serve: install
 	$(PY) examples/demo.py --serve
 
 bench: install
-	$(PY) -m bench
+	for script in bench/bench_*.py; do $(PY) $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) build *.egg-info .mypy_cache .ruff_cache .pytest_cache test-artifacts
