@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import itertools
 import threading
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -19,23 +17,7 @@ from affy_middleware import (
     track_registration,
 )
 
-
-@dataclass(frozen=True)
-class Plan:
-    slug: str
-    name: str
-    price: Decimal
-    blurb: str
-
-
-PLANS: dict[str, Plan] = {
-    p.slug: p
-    for p in (
-        Plan("starter", "Starter", Decimal("19.00"), "One shop, 100 orders a month"),
-        Plan("pro", "Pro", Decimal("49.00"), "Three shops, unlimited orders"),
-        Plan("team", "Team", Decimal("99.00"), "Ten shops, five seats, priority support"),
-    )
-}
+from .._shop import PLANS, card_accepted, signup_errors, visit_attribution
 
 _ids = itertools.count(1)
 _ids_lock = threading.Lock()
@@ -67,11 +49,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         return _page(request, "signup.html", plan=plan, errors=[], form={})
     email = request.POST.get("email", "").strip().lower()
     name = request.POST.get("name", "").strip()
-    errors = []
-    if "@" not in email or len(email) > 254:
-        errors.append("Please enter a valid email address.")
-    if not name or len(name) > 100:
-        errors.append("Please enter your name.")
+    errors = signup_errors(email, name)
     if errors:
         # A 4xx: the decorator reports nothing for a failed signup.
         form = {"email": email, "name": name}
@@ -96,8 +74,7 @@ async def checkout(request: HttpRequest) -> HttpResponse:
     plan = PLANS[customer["plan"]]
     if request.method != "POST":
         return _page(request, "checkout.html", plan=plan, errors=[])
-    card = request.POST.get("card", "").replace(" ", "")
-    if not (card.isdigit() and 12 <= len(card) <= 19):
+    if not card_accepted(request.POST.get("card", "")):
         return _page(request, "checkout.html", 402, plan=plan, errors=["Card declined."])
     identify(email=customer["email"])
     set_lead_value(plan.price)
@@ -113,15 +90,4 @@ def thanks(request: HttpRequest) -> HttpResponse:
 
 def attribution(request: HttpRequest) -> JsonResponse:
     """What the middleware knows about this visitor (handy in the demo)."""
-    visit = current_visit()
-    return JsonResponse(
-        None
-        if visit is None
-        else {
-            "click_id": visit.click_id,
-            "session_id": visit.session_id,
-            "affiliate_reference": visit.affiliate_reference,
-            "clicked_at": visit.clicked_at,
-        },
-        safe=False,
-    )
+    return JsonResponse(visit_attribution(current_visit()), safe=False)

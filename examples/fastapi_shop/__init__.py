@@ -9,11 +9,7 @@ visitor arrives through ``/?ref=<affiliate>``, browses the pricing, signs up
 from __future__ import annotations
 
 import html
-import secrets
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import FastAPI, Form, Request
@@ -30,62 +26,12 @@ from affy_middleware import (
 )
 from affy_middleware.fastapi import CurrentVisit
 
+from .._shop import PLANS, Customer, Plan, Store, card_accepted, signup_errors, visit_attribution
+
 __all__ = ["create_app", "PLANS", "Plan"]
 
 #: The shop's own cookie (it sits next to AFFY's in the same responses).
 SESSION_COOKIE = "shop_session"
-
-
-@dataclass(frozen=True)
-class Plan:
-    slug: str
-    name: str
-    price: Decimal
-    blurb: str
-
-
-PLANS: dict[str, Plan] = {
-    p.slug: p
-    for p in (
-        Plan("starter", "Starter", Decimal("19.00"), "One shop, 100 orders a month"),
-        Plan("pro", "Pro", Decimal("49.00"), "Three shops, unlimited orders"),
-        Plan("team", "Team", Decimal("99.00"), "Ten shops, five seats, priority support"),
-    )
-}
-
-
-@dataclass
-class Customer:
-    id: int
-    email: str
-    name: str
-    plan: str
-    paid: Decimal = Decimal("0.00")
-
-
-class Store:
-    """Customers and their shop sessions, in memory (a real shop has a database here)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.customers: dict[int, Customer] = {}
-        self.by_email: dict[str, int] = {}
-        self.sessions: dict[str, int] = {}
-
-    def add(self, email: str, name: str, plan: str) -> tuple[Customer, str] | None:
-        with self._lock:
-            if email in self.by_email:
-                return None
-            customer = Customer(len(self.customers) + 1, email, name, plan)
-            self.customers[customer.id] = customer
-            self.by_email[email] = customer.id
-            token = secrets.token_urlsafe(18)
-            self.sessions[token] = customer.id
-            return customer, token
-
-    def customer(self, request: Request) -> Customer | None:
-        customer_id = self.sessions.get(request.cookies.get(SESSION_COOKIE, ""))
-        return self.customers.get(customer_id) if customer_id is not None else None
 
 
 #: An optional form field: a missing one is the view's to reject (a 400 page), not a 422.
@@ -127,13 +73,16 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> FastAPI:
     store = Store()
     app.state.store = store
 
+    def current_customer(request: Request) -> Customer | None:
+        return store.by_session(request.cookies.get(SESSION_COOKIE, ""))
+
     @app.get("/", response_class=HTMLResponse)
     async def index(request: Request, visit: CurrentVisit) -> str:
         body = (
             "<h1>Sell online in an afternoon.</h1><p>A storefront, a checkout and invoices."
             '</p><p><a id="see-pricing" href="/pricing">See pricing</a></p>'
         )
-        return page("Home", body, customer=store.customer(request), visit=visit)
+        return page("Home", body, customer=current_customer(request), visit=visit)
 
     @app.get("/pricing", response_class=HTMLResponse)
     async def pricing(request: Request, visit: CurrentVisit) -> str:
@@ -171,19 +120,15 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> FastAPI:
         chosen = PLANS.get(plan, PLANS["pro"])
         email = email.strip().lower()
         name = name.strip()
-        errors = []
-        if "@" not in email or len(email) > 254:
-            errors.append("Please enter a valid email address.")
-        if not name or len(name) > 100:
-            errors.append("Please enter your name.")
-        added = None if errors else store.add(email, name, chosen.slug)
-        if added is None and not errors:
+        errors = signup_errors(email, name)
+        customer = None if errors else store.add(email, name, chosen.slug)
+        if customer is None and not errors:
             errors.append("An account with this email already exists.")
-        if errors or added is None:
+        if errors or customer is None:
             # A 4xx: the decorator reports nothing for a failed signup.
             body = signup_form(chosen, errors, {"email": email, "name": name})
             return HTMLResponse(page("Sign up", body, customer=None, visit=visit), 400)
-        customer, token = added
+        token = store.open_session(customer)
         identify(email=customer.email, customer_id=str(customer.id), name=customer.name)
         response = RedirectResponse("/checkout", status_code=303)
         response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="lax")
@@ -201,7 +146,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> FastAPI:
 
     @app.get("/checkout", response_model=None)
     async def checkout_page(request: Request, visit: CurrentVisit) -> Response:
-        customer = store.customer(request)
+        customer = current_customer(request)
         if customer is None:
             return RedirectResponse("/signup", status_code=303)
         return HTMLResponse(
@@ -211,11 +156,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> FastAPI:
     @app.post("/checkout")
     @track_payment
     async def checkout(request: Request, visit: CurrentVisit, card: Field = "") -> Response:
-        customer = store.customer(request)
+        customer = current_customer(request)
         if customer is None:
             return RedirectResponse("/signup", status_code=303)
-        card = card.replace(" ", "")
-        if not (card.isdigit() and 12 <= len(card) <= 19):
+        if not card_accepted(card):
             body = checkout_form(customer, ["Card declined."])
             return HTMLResponse(page("Checkout", body, customer=customer, visit=visit), 402)
         plan = PLANS[customer.plan]
@@ -226,7 +170,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> FastAPI:
 
     @app.get("/thanks", response_class=HTMLResponse)
     async def thanks(request: Request, visit: CurrentVisit) -> Response:
-        customer = store.customer(request)
+        customer = current_customer(request)
         if customer is None:
             return HTMLResponse("Not found", 404)
         body = (
@@ -238,16 +182,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> FastAPI:
     @app.get("/attribution.json")
     async def attribution(visit: CurrentVisit) -> JSONResponse:
         """What the middleware knows about this visitor (handy in the demo)."""
-        return JSONResponse(
-            None
-            if visit is None
-            else {
-                "click_id": visit.click_id,
-                "session_id": visit.session_id,
-                "affiliate_reference": visit.affiliate_reference,
-                "clicked_at": visit.clicked_at,
-            }
-        )
+        return JSONResponse(visit_attribution(visit))
 
     @app.post("/_affy/flush")
     async def flush_events(request: Request) -> JSONResponse:

@@ -8,10 +8,7 @@
 from __future__ import annotations
 
 import secrets
-import threading
 from collections.abc import Mapping
-from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 from flask import Flask, abort, jsonify, redirect, render_template, request, session, url_for
@@ -27,52 +24,9 @@ from affy_middleware import (
 )
 from affy_middleware.flask import Affy
 
+from .._shop import PLANS, Customer, Plan, Store, card_accepted, signup_errors, visit_attribution
+
 __all__ = ["create_app", "PLANS", "Plan"]
-
-
-@dataclass(frozen=True)
-class Plan:
-    slug: str
-    name: str
-    price: Decimal
-    blurb: str
-
-
-PLANS: dict[str, Plan] = {
-    p.slug: p
-    for p in (
-        Plan("starter", "Starter", Decimal("19.00"), "One shop, 100 orders a month"),
-        Plan("pro", "Pro", Decimal("49.00"), "Three shops, unlimited orders"),
-        Plan("team", "Team", Decimal("99.00"), "Ten shops, five seats, priority support"),
-    )
-}
-
-
-@dataclass
-class Customer:
-    id: int
-    email: str
-    name: str
-    plan: str
-    paid: Decimal = Decimal("0.00")
-
-
-class Store:
-    """The shop's customers, in memory (a real shop has a database here)."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self.customers: dict[int, Customer] = {}
-        self.by_email: dict[str, int] = {}
-
-    def add(self, email: str, name: str, plan: str) -> Customer | None:
-        with self._lock:
-            if email in self.by_email:
-                return None
-            customer = Customer(len(self.customers) + 1, email, name, plan)
-            self.customers[customer.id] = customer
-            self.by_email[email] = customer.id
-            return customer
 
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
@@ -112,11 +66,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
             return render_template("signup.html", plan=PLANS[plan], errors=[], form={})
         email = request.form.get("email", "").strip().lower()
         name = request.form.get("name", "").strip()
-        errors = []
-        if "@" not in email or len(email) > 254:
-            errors.append("Please enter a valid email address.")
-        if not name or len(name) > 100:
-            errors.append("Please enter your name.")
+        errors = signup_errors(email, name)
         customer = None if errors else store.add(email, name, plan)
         if customer is None and not errors:
             errors.append("An account with this email already exists.")
@@ -137,8 +87,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         plan = PLANS[customer.plan]
         if request.method == "GET":
             return render_template("checkout.html", plan=plan, errors=[])
-        card = request.form.get("card", "").replace(" ", "")
-        if not (card.isdigit() and 12 <= len(card) <= 19):
+        if not card_accepted(request.form.get("card", "")):
             return render_template("checkout.html", plan=plan, errors=["Card declined."]), 402
         customer.paid += plan.price
         identify(email=customer.email)
@@ -154,16 +103,6 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     @app.get("/attribution.json")
     def attribution() -> Response:
         """What the middleware knows about this visitor (handy in the demo)."""
-        visit = current_visit()
-        return jsonify(
-            None
-            if visit is None
-            else {
-                "click_id": visit.click_id,
-                "session_id": visit.session_id,
-                "affiliate_reference": visit.affiliate_reference,
-                "clicked_at": visit.clicked_at,
-            }
-        )
+        return jsonify(visit_attribution(current_visit()))
 
     return app
