@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import socket
 import subprocess
 import sys
-import threading
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from _helpers import close_process, read_lines
 
 from affy_middleware import AffyClient
 from affy_middleware.sandbox import SandboxServer
@@ -397,34 +396,6 @@ def test_send_test_slow_affy_fails_within_the_wait(sandbox: SandboxServer) -> No
 # -- affy sandbox ---------------------------------------------------------------------------
 
 
-_pumps: list[threading.Thread] = []
-
-
-def _close(proc: subprocess.Popen[str]) -> None:
-    """Stop the process if it still runs, let the readers reach EOF, close the pipes."""
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(30)
-    while _pumps:
-        _pumps.pop().join(10)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
-def _lines(stream: Any) -> queue.Queue[str]:
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    _pumps.append(thread)
-    return lines
-
-
 @pytest.mark.process
 def test_affy_sandbox_serves_until_interrupted() -> None:
     proc = subprocess.Popen(
@@ -436,7 +407,7 @@ def test_affy_sandbox_serves_until_interrupted() -> None:
     )
     try:
         assert proc.stdout is not None
-        first = _lines(proc.stdout).get(timeout=30)
+        first = read_lines(proc.stdout).get(timeout=30)
         assert first.startswith("AFFY sandbox listening on http://127.0.0.1:")
         url = first.split()[-1]
         assert httpx.get(url + "/", timeout=10).status_code == 200
@@ -447,7 +418,7 @@ def test_affy_sandbox_serves_until_interrupted() -> None:
         assert proc.stderr is not None
         assert "Traceback" not in proc.stderr.read()
     finally:
-        _close(proc)
+        close_process(proc)
 
 
 def test_affy_sandbox_on_a_taken_port_exits_1(sandbox: SandboxServer) -> None:

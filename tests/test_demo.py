@@ -8,19 +8,17 @@ example shop and its templates, the library) make the demo work from a fresh clo
 from __future__ import annotations
 
 import os
-import queue
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import sysconfig
-import threading
 from pathlib import Path
-from typing import IO
 
 import httpx
 import pytest
+from _helpers import close_process, read_lines
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO = ROOT / "examples" / "demo.py"
@@ -167,34 +165,6 @@ def test_demo_is_not_spoilt_by_affy_variables_in_the_shell(tmp_path: Path) -> No
     assert not spool.exists()
 
 
-_pumps: list[threading.Thread] = []
-
-
-def _close(proc: subprocess.Popen[str]) -> None:
-    """Stop the process if it still runs, let the readers reach EOF, close the pipes."""
-    if proc.poll() is None:
-        proc.kill()
-    proc.wait(30)
-    while _pumps:
-        _pumps.pop().join(10)
-    for stream in (proc.stdout, proc.stderr):
-        if stream is not None:
-            stream.close()
-
-
-def _lines(stream: IO[str]) -> queue.Queue[str]:
-    lines: queue.Queue[str] = queue.Queue()
-
-    def pump() -> None:
-        for line in stream:
-            lines.put(line)
-
-    thread = threading.Thread(target=pump, daemon=True)
-    thread.start()
-    _pumps.append(thread)
-    return lines
-
-
 @pytest.mark.process
 def test_make_serve_keeps_shop_and_dashboard_up_until_ctrl_c() -> None:
     """`demo.py --serve` (what `make serve` runs), on free ports so it never collides."""
@@ -208,7 +178,7 @@ def test_make_serve_keeps_shop_and_dashboard_up_until_ctrl_c() -> None:
     )
     try:
         assert proc.stdout is not None
-        lines = _lines(proc.stdout)
+        lines = read_lines(proc.stdout)
         seen: list[str] = []
         while not any("Serving until Ctrl-C" in line for line in seen):
             seen.append(lines.get(timeout=60))
@@ -225,4 +195,4 @@ def test_make_serve_keeps_shop_and_dashboard_up_until_ctrl_c() -> None:
         assert proc.stderr is not None
         assert "Traceback" not in proc.stderr.read()
     finally:
-        _close(proc)
+        close_process(proc)
