@@ -18,7 +18,6 @@ import asyncio
 import gc
 import http.client
 import platform
-import statistics
 import sys
 import threading
 import time
@@ -28,6 +27,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _timing import CHROME, OTHER_COOKIES, signup_summary, signup_times, us  # noqa: E402
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import PlainTextResponse  # noqa: E402
@@ -41,12 +41,6 @@ from affy_middleware import (  # noqa: E402
     track_registration,
 )
 from affy_middleware.sandbox import SandboxServer  # noqa: E402
-
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Safari/537.36"
-)
-OTHER_COOKIES = "session=eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOjQyfQ.sig; theme=dark; _ga=GA1.1.123.456"
 
 Scope = dict[str, Any]
 App = Callable[[Scope, Any, Any], Awaitable[None]]
@@ -141,10 +135,6 @@ def starlette_hello(middleware: Settings | None = None) -> App:
     if middleware is not None:
         app.add_middleware(AffyASGIMiddleware, settings=middleware)
     return app
-
-
-def us(seconds: float) -> str:
-    return f"{seconds * 1e6:7.2f} µs"
 
 
 async def landing_cookie(mw: AffyASGIMiddleware) -> str:
@@ -245,37 +235,15 @@ def slow_affy(requests: int) -> list[str]:
         assert server.started, "uvicorn did not start"
         port = server.servers[0].sockets[0].getsockname()[1]
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-            conn.request("GET", "/plain?ref=slow_aff", headers={"User-Agent": CHROME})
-            landing = conn.getresponse()
-            landing.read()
-            cookie = "; ".join(
-                v.split(";", 1)[0] for k, v in landing.getheaders() if k.lower() == "set-cookie"
-            )
-            times: dict[str, list[float]] = {"/plain": [], "/decorated": []}
-            for i in range(requests * 2):
-                path = "/plain" if i % 2 else "/decorated"
-                t0 = time.perf_counter()
-                conn.request(
-                    "POST", path, body=b"", headers={"Cookie": cookie, "User-Agent": CHROME}
-                )
-                response = conn.getresponse()
-                response.read()
-                times[path].append(time.perf_counter() - t0)
-                assert response.status == 201
-            conn.close()
+            times = signup_times(port, requests)
         finally:
             server.should_exit = True
             thread.join(10)
-        plain_ms = statistics.median(times["/plain"]) * 1000
-        deco_ms = statistics.median(times["/decorated"]) * 1000
-        p95 = sorted(times["/decorated"])[int(len(times["/decorated"]) * 0.95)] * 1000
         queued = _delivery.dispatcher_for(settings).stats()
         _delivery.dispatcher_for(settings).shutdown(0.1)
         return [
             f"Sandbox latency 2 s, {requests} requests each over keep-alive HTTP (uvicorn):",
-            f"undecorated signup median {plain_ms:.3f} ms; decorated median {deco_ms:.3f} ms "
-            f"(p95 {p95:.3f} ms); difference {deco_ms - plain_ms:+.3f} ms",
+            signup_summary(times),
             f"(dispatcher stats: {dict(queued)})",
         ]
 
