@@ -17,6 +17,7 @@ from ._results import (
     RegistrationResult,
     StatusResult,
     error_for_response,
+    redact,
     response_body,
 )
 from ._settings import Settings
@@ -159,9 +160,7 @@ class ClientBase:
 
     def _network_error(self, exc: httpx.HTTPError) -> AffyAPIError:
         where = self.settings.api_url
-        detail = str(exc) or type(exc).__name__
-        if self._secret:
-            detail = detail.replace(self._secret, "***")
+        detail = redact(str(exc) or type(exc).__name__, self._secret)
         if isinstance(exc, httpx.TimeoutException):
             return AffyTimeoutError(
                 f"AFFY at {where} did not answer within {self.settings.timeout:g}s "

@@ -31,6 +31,7 @@ __all__ = [
     "parse_retry_after",
     "error_for_response",
     "response_body",
+    "redact",
 ]
 
 #: Characters of a non-JSON error body quoted in the exception message.
@@ -216,6 +217,18 @@ def _error_words(response: httpx.Response) -> tuple[str | None, str]:
     return reason, (text or f"AFFY answered HTTP {response.status_code} without a message")
 
 
+#: The shortest API key cut out of messages: a shorter one (a test's "k") is no real key,
+#: and cutting it out would mangle AFFY's words ("bad ***ey").
+MIN_REDACTED_KEY = 8
+
+
+def redact(text: str, secret: str | None) -> str:
+    """``text`` with ``secret`` (the API key) replaced by ``***``, if it is long enough."""
+    if secret and len(secret) >= MIN_REDACTED_KEY:
+        return text.replace(secret, "***")
+    return text
+
+
 def error_for_response(response: httpx.Response, *, secret: str | None = None) -> AffyAPIError:
     """The exception for a non-2xx answer, carrying the status and AFFY's message.
 
@@ -223,9 +236,8 @@ def error_for_response(response: httpx.Response, *, secret: str | None = None) -
     """
     status = response.status_code
     error, message = _error_words(response)
-    if secret:
-        message = message.replace(secret, "***")
-        error = None if error is None else error.replace(secret, "***")
+    message = redact(message, secret)
+    error = None if error is None else redact(error, secret)
     retry_after = parse_retry_after(response.headers.get("Retry-After"))
     if status in (401, 403):
         return AffyAuthError(message, status_code=status, error=error)

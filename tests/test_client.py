@@ -274,6 +274,27 @@ def test_an_error_that_echoes_the_key_is_redacted() -> None:
     assert "***" in info.value.message
 
 
+def test_a_key_too_short_to_be_real_does_not_mangle_messages() -> None:
+    """A one-letter key would be in every other word: only keys of 8+ characters are cut."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(401, json={"error": "unauthorized", "message": "bad key e"})
+
+    def unreachable(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("connection refused by peer", request=request)
+
+    settings = Settings(client_id=1, api_url="https://api.affy.test", api_key="e")
+    answering = AffyClient(settings, transport=httpx.MockTransport(answer))
+    with answering as affy, pytest.raises(AffyAuthError) as auth:
+        affy.status("s")
+    assert (auth.value.message, auth.value.error) == ("bad key e", "unauthorized")
+    refusing = AffyClient(settings, transport=httpx.MockTransport(unreachable))
+    with refusing as affy, pytest.raises(AffyNetworkError) as network:
+        affy.status("s")
+    assert "connection refused by peer" in str(network.value)
+    assert "***" not in str(network.value)
+
+
 @pytest.mark.parametrize(
     ("value", "expected"),
     [("3", 3.0), ("0.5", 0.5), ("-4", 0.0), ("soon", None), ("", None), (None, None)],
