@@ -8,7 +8,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
@@ -107,6 +107,9 @@ class RegistrationResult:
         )
 
 
+_Lead = TypeVar("_Lead", bound="LeadResult")
+
+
 @dataclass(frozen=True)
 class LeadResult:
     """AFFY's answer to a lead (registration lead by session, or payment)."""
@@ -119,7 +122,7 @@ class LeadResult:
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> LeadResult:
+    def from_json(cls: type[_Lead], data: Mapping[str, Any]) -> _Lead:
         return cls(
             success=bool(data.get("success", True)),
             lead_id=_int(data, "leadId"),
@@ -133,18 +136,6 @@ class LeadResult:
 @dataclass(frozen=True)
 class PaymentResult(LeadResult):
     """AFFY's answer to a payment lead; ``lead_value`` is exact (``Decimal("99.00")``)."""
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PaymentResult:
-        lead = LeadResult.from_json(data)
-        return cls(
-            success=lead.success,
-            lead_id=lead.lead_id,
-            lead_value=lead.lead_value,
-            conversion_source=lead.conversion_source,
-            message=lead.message,
-            raw=data,
-        )
 
 
 @dataclass(frozen=True)
