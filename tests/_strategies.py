@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
+
+from affy_middleware._visit import is_token, parse_cookies
 
 #: One of our Set-Cookie values, whole (compile it as text, or ``.encode()`` it for bytes).
 OUR_COOKIE_PATTERN = (
@@ -53,3 +55,19 @@ messy = st.lists(st.one_of(fragment, latin1), max_size=8).map("".join)
 methods = st.sampled_from(["GET", "GET", "POST", "HEAD"])
 #: A user agent: anything, or a real browser's.
 user_agents = st.one_of(messy, st.just("Mozilla/5.0 (X11) Chrome/120"))
+
+
+def forged_cookies(cookie: str) -> tuple[str, str, str]:
+    """A Cookie header with a forged click id (``x;`` + ``cookie``) and an oversized session
+    id: (the header, the forged value, the oversized value).
+
+    ``"x;" + cookie`` can smuggle in a well-formed cookie of ours
+    (``x;affy_session_id=1800000000.``): that one is valid and rightly used, so it is no
+    forged input, and the example is skipped (``assume``).
+    """
+    forged = "x;" + cookie if cookie else '"forged"'
+    oversized = "a" * 129
+    header = f"affy_click_id={forged}; affy_session_id={oversized}"
+    found = parse_cookies(header, ["affy_click_id", "affy_session_id"])
+    assume(not any(is_token(value) for value in found.values()))
+    return header, forged, oversized
