@@ -7,11 +7,25 @@ import http.client
 import statistics
 import time
 
+from affy_middleware import Settings
+
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/120.0.0.0 Safari/537.36"
 )
 OTHER_COOKIES = "session=eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOjQyfQ.sig; theme=dark; _ga=GA1.1.123.456"
+
+
+def affy_down() -> Settings:
+    """AFFY "down" (nothing listens on port 9): the real dispatcher accepts events and its
+    worker pauses; the queue is sized so nothing is dropped during a run."""
+    return Settings(
+        client_id=1,
+        api_url="http://127.0.0.1:9",
+        queue_size=5_000_000,
+        queue_bytes=1 << 33,
+        flush_timeout=0.1,
+    )
 
 
 def us(seconds: float) -> str:

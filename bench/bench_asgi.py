@@ -27,7 +27,14 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _timing import CHROME, OTHER_COOKIES, signup_summary, signup_times, us  # noqa: E402
+from _timing import (  # noqa: E402
+    CHROME,
+    OTHER_COOKIES,
+    affy_down,
+    signup_summary,
+    signup_times,
+    us,
+)
 from starlette.applications import Starlette  # noqa: E402
 from starlette.requests import Request  # noqa: E402
 from starlette.responses import PlainTextResponse  # noqa: E402
@@ -150,15 +157,7 @@ async def landing_cookie(mw: AffyASGIMiddleware) -> str:
 
 
 async def overhead(n: int, repeats: int) -> list[str]:
-    # AFFY "down" (nothing listens on port 9): the real dispatcher accepts events and its
-    # worker pauses; the queue is sized so nothing is dropped during the run.
-    settings = Settings(
-        client_id=1,
-        api_url="http://127.0.0.1:9",
-        queue_size=5_000_000,
-        queue_bytes=1 << 33,
-        flush_timeout=0.1,
-    )
+    settings = affy_down()
     ours = AffyASGIMiddleware(bare, settings=settings)
     ours_signup = AffyASGIMiddleware(decorated_signup, settings=settings)
     cookie = await landing_cookie(ours)
