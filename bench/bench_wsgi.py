@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import http.client
 import platform
 import statistics
 import sys
@@ -30,24 +29,25 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _timing import (  # noqa: E402
+    CHROME,
+    OTHER_COOKIES,
+    affy_down,
+    signup_summary,
+    signup_times,
+    us,
+)
 from flask import Flask  # noqa: E402
 from werkzeug.serving import WSGIRequestHandler, make_server  # noqa: E402
 from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from affy_middleware import (  # noqa: E402
     AffyMiddleware,
-    Settings,
-    _delivery,  # noqa: E402
+    _delivery,
     identify,
     track_registration,
 )
 from affy_middleware.sandbox import SandboxServer  # noqa: E402
-
-CHROME = (
-    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-    "Chrome/120.0.0.0 Safari/537.36"
-)
-OTHER_COOKIES = "session=eyJhbGciOiJIUzI1NiJ9.eyJ1aWQiOjQyfQ.sig; theme=dark; _ga=GA1.1.123.456"
 
 App = Callable[[dict[str, Any], Any], Iterable[bytes]]
 
@@ -143,20 +143,8 @@ def flask_hello() -> App:
     return app.wsgi_app  # type: ignore[return-value]
 
 
-def us(seconds: float) -> str:
-    return f"{seconds * 1e6:7.2f} µs"
-
-
 def overhead(n: int, repeats: int) -> list[str]:
-    # AFFY "down" (nothing listens on port 9): the real dispatcher accepts events and its
-    # worker pauses; the queue is sized so nothing is dropped during the run.
-    settings = Settings(
-        client_id=1,
-        api_url="http://127.0.0.1:9",
-        queue_size=5_000_000,
-        queue_bytes=1 << 33,
-        flush_timeout=0.1,
-    )
+    settings = affy_down()
     ours = AffyMiddleware(bare, settings=settings)
     ours_signup = AffyMiddleware(decorated_signup, settings=settings)
     otel = otel_app(bare)
@@ -263,39 +251,16 @@ def slow_affy(requests: int) -> list[str]:
         thread = threading.Thread(target=server.serve_forever, daemon=True)
         thread.start()
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", server.server_port, timeout=10)
-            # A real landing first, so AFFY knows the click the registrations refer to.
-            conn.request("GET", "/plain?ref=slow_aff", headers={"User-Agent": CHROME})
-            landing = conn.getresponse()
-            landing.read()
-            cookie = "; ".join(
-                v.split(";", 1)[0] for k, v in landing.getheaders() if k == "Set-Cookie"
-            )
-            times: dict[str, list[float]] = {"/plain": [], "/decorated": []}
-            for i in range(requests * 2):
-                path = "/plain" if i % 2 else "/decorated"
-                t0 = time.perf_counter()
-                conn.request(
-                    "POST", path, body=b"", headers={"Cookie": cookie, "User-Agent": CHROME}
-                )
-                response = conn.getresponse()
-                response.read()
-                times[path].append(time.perf_counter() - t0)
-                assert response.status == 201
-            conn.close()
+            times = signup_times(server.server_port, requests)
         finally:
             server.shutdown()
             server.server_close()
             thread.join(10)
-        plain_ms = statistics.median(times["/plain"]) * 1000
-        deco_ms = statistics.median(times["/decorated"]) * 1000
-        p95 = sorted(times["/decorated"])[int(len(times["/decorated"]) * 0.95)] * 1000
         queued = _delivery.dispatcher_for(settings).stats()
         _delivery.dispatcher_for(settings).shutdown(0.1)
         return [
             f"Sandbox latency 2 s, {requests} requests each over keep-alive HTTP:",
-            f"undecorated signup median {plain_ms:.3f} ms; decorated median {deco_ms:.3f} ms "
-            f"(p95 {p95:.3f} ms); difference {deco_ms - plain_ms:+.3f} ms (budget: within 1 ms)",
+            f"{signup_summary(times)} (budget: within 1 ms)",
             f"(dispatcher stats: {dict(queued)})",
         ]
 

@@ -5,8 +5,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from _strategies import (
+    EXAMPLES,
+    OUR_COOKIE_PATTERN,
+    forged_cookies,
+    messy,
+    methods,
+    user_agents,
+)
 from flask import Flask, request
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from affy_middleware import Settings, _delivery, track_registration
@@ -25,13 +33,8 @@ from affy_middleware._visit import (
 )
 from affy_middleware.flask import Affy
 
-OUR_COOKIE = re.compile(
-    r"^(affy_click_id|affy_session_id|affy_click_id_at)=([A-Za-z0-9._\-]+)"
-    r"; Path=/; Max-Age=2592000; SameSite=Lax(; Secure)?(; HttpOnly)?$"
-)
-VALID_ID = "123e4567-e89b-12d3-a456-426614174000"
+OUR_COOKIE = re.compile(OUR_COOKIE_PATTERN)
 RULES = Settings(client_id=1, api_url="http://127.0.0.1:9")
-EXAMPLES = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def build(tracked: bool) -> Flask:
@@ -58,43 +61,6 @@ def build(tracked: bool) -> Flask:
 BARE = build(False).test_client(use_cookies=False)
 TRACKED = build(True).test_client(use_cookies=False)
 
-# Fragments that tend to break naive parsers, mixed with random latin-1 text.
-fragment = st.sampled_from(
-    [
-        "ref=",
-        "aff=",
-        "via=",
-        "affy_ref=",
-        "utm_source=",
-        "&",
-        "=",
-        ";",
-        " ",
-        "%",
-        "%0d%0a",
-        "\r\n",
-        '"',
-        "%22",
-        "%3B",
-        "+",
-        "%FF",
-        "\xe9",
-        "\x00",
-        "affy_click_id=",
-        "affy_session_id=",
-        "affy_click_id_at=",
-        "1800000000.",
-        VALID_ID,
-        "x" * 129,
-        "Set-Cookie: evil=1",
-        "bot",
-        "Mozilla/5.0",
-        ",",
-    ]
-)
-latin1 = st.text(alphabet=st.characters(min_codepoint=0, max_codepoint=255), max_size=40)
-messy = st.lists(st.one_of(fragment, latin1), max_size=8).map("".join)
-
 
 def call(client: Any, method: str, path: str, query: str, cookie: str, ua: str) -> Any:
     return client.open(
@@ -115,10 +81,10 @@ def ours(response: Any) -> list[str]:
 
 @EXAMPLES
 @given(
-    method=st.sampled_from(["GET", "GET", "POST", "HEAD"]),
+    method=methods,
     query=messy,
     cookie=messy,
-    ua=st.one_of(messy, st.just("Mozilla/5.0 (X11) Chrome/120")),
+    ua=user_agents,
 )
 def test_status_body_and_headers_never_change(
     method: str, query: str, cookie: str, ua: str
@@ -143,13 +109,7 @@ def test_status_body_and_headers_never_change(
 @EXAMPLES
 @given(cookie=messy, query=messy)
 def test_forged_or_oversized_cookies_are_ignored(cookie: str, query: str) -> None:
-    forged = "x;" + cookie if cookie else '"forged"'
-    oversized = "a" * 129
-    header = f"affy_click_id={forged}; affy_session_id={oversized}"
-    # "x;" + cookie can smuggle in a well-formed cookie of ours ("x;affy_session_id=1800000000."):
-    # that one is valid and rightly used, so it is no forged input.
-    found = parse_cookies(header, ["affy_click_id", "affy_session_id"])
-    assume(not any(is_token(value) for value in found.values()))
+    header, forged, oversized = forged_cookies(cookie)
     with _delivery.capture() as events:
         response = call(TRACKED, "POST", "/signup", query, header, "Mozilla/5.0 Chrome/1")
     assert response.status_code == 201
