@@ -10,7 +10,7 @@ from typing import Any, Final
 
 from . import _delivery
 from ._decorators import register_field_source
-from ._settings import Settings, warn_if_inactive
+from ._settings import Settings
 from ._visit import REISSUE, Attribution, ConsentHook, Decision, Visit, _current
 from ._wsgi import log_failure
 
@@ -76,12 +76,7 @@ class AffyASGIMiddleware:
         flush_on_shutdown: bool = True,
         **setting_overrides: Any,
     ) -> None:
-        if settings is None:
-            settings = Settings.from_env(**setting_overrides)
-        elif setting_overrides:
-            settings = settings.replace(**setting_overrides)
-        warn_if_inactive(settings)
-        _delivery.configure_default(settings)
+        settings = _delivery.middleware_settings(settings, setting_overrides)
         self.app = app
         self.settings = settings
         self.flush_on_shutdown = flush_on_shutdown

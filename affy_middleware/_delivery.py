@@ -15,8 +15,9 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
+from typing import Any
 
-from ._settings import Settings
+from ._settings import Settings, warn_if_inactive
 from ._wire import Event
 from ._worker import Dispatcher, capture_stack
 
@@ -24,6 +25,7 @@ __all__ = [
     "Dispatcher",
     "dispatcher_for",
     "configure_default",
+    "middleware_settings",
     "default_settings",
     "capture",
     "flush",
@@ -59,6 +61,19 @@ def configure_default(settings: Settings) -> None:
     """Make ``settings`` the ones used by calls made outside any middleware's request."""
     global _default
     _default = settings
+
+
+def middleware_settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
+    """The settings a middleware runs with: ``settings`` (else the environment) with keyword
+    ``overrides``. Warns once when tracking is off, and makes them the default for
+    ``report_*`` calls made outside a request."""
+    if settings is None:
+        settings = Settings.from_env(**overrides)
+    elif overrides:
+        settings = settings.replace(**overrides)
+    warn_if_inactive(settings)
+    configure_default(settings)
+    return settings
 
 
 def default_settings() -> Settings:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import _delivery
-from ._settings import Settings, warn_if_inactive
+from ._settings import Settings
 from ._visit import REISSUE, Attribution, ConsentHook, Decision, _current
 
 if TYPE_CHECKING:
@@ -105,12 +105,7 @@ class AffyMiddleware:
         consent: ConsentHook | None = None,
         **setting_overrides: Any,
     ) -> None:
-        if settings is None:
-            settings = Settings.from_env(**setting_overrides)
-        elif setting_overrides:
-            settings = settings.replace(**setting_overrides)
-        warn_if_inactive(settings)
-        _delivery.configure_default(settings)
+        settings = _delivery.middleware_settings(settings, setting_overrides)
         self.app = app
         self.settings = settings
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
