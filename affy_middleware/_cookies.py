@@ -1,0 +1,161 @@
+"""Cookie values: the ``Cookie`` header scan, the token rule, our ids and the companion format.
+
+The click and session cookies hold tokens (8-128 URL-safe characters) that :func:`new_id`
+draws from ``os.urandom``; the ``Cookie`` header is searched for ``name=`` rather than split,
+since most of a real header belongs to other cookies; and the companion cookie,
+``<time>.<crc32 of the click id>[.r<ref> | .b<base64url ref>]``, is written by
+:func:`companion_value` and checked by :func:`read_companion`. Pure functions, no state but
+the id pool.
+"""
+
+from __future__ import annotations
+
+import base64
+import collections
+import os
+import re
+import zlib
+from collections.abc import Iterable
+from typing import Final
+
+from ._referral import plausible_value
+
+__all__ = [
+    "TOKEN",
+    "CONSENT_YES",
+    "is_token",
+    "new_id",
+    "parse_cookies",
+    "companion_cookie_name",
+    "companion_value",
+    "read_companion",
+]
+
+#: Cookie ids: URL-safe token characters only, 8 to 128 of them (UUIDs, base64url, hex).
+TOKEN: Final = re.compile(r"[A-Za-z0-9._\-]{8,128}")
+#: An affiliate reference stored as is in the companion cookie (else base64url).
+_RAW_REF: Final = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+#: Values of the consent cookie that mean "yes".
+CONSENT_YES: Final = frozenset({"1", "true", "yes", "y", "granted", "accepted", "allow", "all"})
+
+
+def is_token(value: str | None) -> bool:
+    """A cookie id we accept: 8-128 characters of ``A-Z a-z 0-9 . _ -``."""
+    return value is not None and TOKEN.fullmatch(value) is not None
+
+
+#: Ids drawn from ``os.urandom`` 64 at a time (one system call costs ~0.7 µs here, as
+#: much as the rest of the id): each id is 18 random bytes no other id shares. Emptied in
+#: a forked child, so parent and child never hand out the same ids.
+_ID_BATCH: Final = 64
+_id_pool: collections.deque[str] = collections.deque()
+
+
+def _refill_ids() -> None:
+    text = base64.urlsafe_b64encode(os.urandom(18 * _ID_BATCH)).decode("ascii")
+    _id_pool.extend([text[i : i + 24] for i in range(0, 24 * _ID_BATCH, 24)])
+
+
+os.register_at_fork(after_in_child=_id_pool.clear)
+
+
+def new_id() -> str:
+    """An unguessable id (144 random bits, 24 base64url characters)."""
+    try:
+        return _id_pool.popleft()  # atomic: two threads never get the same id
+    except IndexError:
+        _refill_ids()
+        return new_id()
+
+
+def parse_cookies(header: str, names: Iterable[str]) -> dict[str, str]:
+    """The first value of each cookie in ``names`` from a ``Cookie`` header (unvalidated)."""
+    return _find_cookies(header, tuple((name, name + "=") for name in names))
+
+
+def _cookie_value(header: str, key: str) -> str | None:
+    """The first value of the cookie ``key`` (``"name="``), as ``_find_cookies`` finds it."""
+    i = header.find(key)
+    while i > 0 and header[i - 1] not in " ;\t":
+        i = header.find(key, i + 1)
+    if i < 0:
+        return None
+    end = header.find(";", i)
+    return header[i + len(key) : end if end >= 0 else None].strip()
+
+
+def _find_cookies(header: str, keys: tuple[tuple[str, str], ...]) -> dict[str, str]:
+    """Looks for ``name=`` at the start or after ``;``/space instead of splitting the whole
+    header: most of a real header belongs to other cookies.
+    """
+    found: dict[str, str] = {}
+    for name, key in keys:
+        start = 0
+        while True:
+            i = header.find(key, start)
+            if i < 0:
+                break
+            if i == 0 or header[i - 1] in " ;\t":
+                end = header.find(";", i)
+                found[name] = header[i + len(key) : end if end >= 0 else None].strip()
+                break
+            start = i + 1
+    return found
+
+
+def companion_cookie_name(click_cookie: str) -> str:
+    return click_cookie + "_at"
+
+
+def _crc(click_id: str) -> str:
+    return f"{zlib.crc32(click_id.encode('utf-8', 'replace')):08x}"
+
+
+def _unb64(text: str) -> str | None:
+    try:
+        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        return plausible_value(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def companion_value(click_id: str, clicked_at: int, ref: str | None) -> str:
+    """``<time>.<crc32 of the click id>[.r<ref> | .b<base64url ref>]``: token characters."""
+    if click_id.isascii():  # a token: the cheap form of _crc
+        value = "%d.%08x" % (clicked_at, zlib.crc32(click_id.encode("ascii")))  # noqa: UP031
+    else:
+        value = f"{clicked_at}.{_crc(click_id)}"
+    if not ref:
+        return value
+    if _RAW_REF.fullmatch(ref):
+        return f"{value}.r{ref}"
+    return f"{value}.b{_b64_ref(ref)}"
+
+
+def _b64_ref(ref: str) -> str:
+    return base64.urlsafe_b64encode(ref.encode("utf-8")).rstrip(b"=").decode("ascii")
+
+
+#: The head of a companion value, ``<time>.<crc part>`` (then ``.`` or the end): matching
+#: it and comparing the crc part is ``read_companion(value, click_id) is not None``.
+_COMPANION_HEAD: Final = re.compile(r"[0-9]{1,12}\.([^.]*)")
+
+
+def read_companion(value: str, click_id: str) -> tuple[float, str | None] | None:
+    """``(click time, affiliate reference)`` when ``value`` is our companion of ``click_id``."""
+    parts = value.split(".", 2)
+    if len(parts) < 2:
+        return None
+    stamp = parts[0]
+    if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
+        return None
+    if parts[1] != _crc(click_id):
+        return None
+    ref = None
+    if len(parts) == 3:
+        rest = parts[2]
+        if rest[:1] == "r" and _RAW_REF.fullmatch(rest, 1):
+            ref = rest[1:]
+        elif rest[:1] == "b" and len(rest) <= 700:
+            ref = _unb64(rest[1:])
+    return float(stamp), ref
