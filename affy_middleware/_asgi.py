@@ -151,29 +151,27 @@ class AffyASGIMiddleware:
         attribution = self._attribution
         assert attribution is not None
         headers = scope["headers"]
-        # Always needed: the cookies and the host. The other headers matter on landings
-        # only, so their table is built when the rules first ask for one of them.
-        cookie = host = None
-        for raw_name, raw_value in headers:
-            if raw_name == b"cookie":
-                value = raw_value.decode("latin-1")
-                cookie = value if cookie is None else f"{cookie}; {value}"  # HTTP/2 splits
-            elif raw_name == b"host" and host is None:
-                host = raw_value.decode("latin-1")
-        table: dict[str, str] | None = None
-
-        def header(name: str) -> str | None:
-            nonlocal table
-            if name == "cookie":
-                return cookie
-            if table is None:
-                table = _header_table(headers)
-            return table.get(name)
-
         method = scope["method"]
         scheme = scope.get("scheme") or "http"
         if query is None:
-            return attribution.decide_cookies(method, scheme, header, scope)
+            return attribution.decide_cookies(method, scheme, _lazy_headers(headers), scope)
+        # A GET that may land: the rules read most of the headers then, about ten lookups,
+        # so one pass builds their table and the lookup is its ``dict.get`` (a Python
+        # closure per lookup cost several µs per landing once served).
+        table: dict[str, str] = {}
+        host = None
+        wanted = _HEADERS.get
+        for raw_name, raw_value in headers:
+            name = wanted(raw_name)
+            if name is not None:
+                if name not in table:
+                    table[name] = raw_value.decode("latin-1")
+            elif raw_name == b"cookie":
+                value = raw_value.decode("latin-1")
+                seen = table.get("cookie")
+                table["cookie"] = value if seen is None else f"{seen}; {value}"  # HTTP/2 splits
+            elif raw_name == b"host" and host is None:
+                host = raw_value.decode("latin-1")
         if not host:
             server = scope.get("server")
             host = f"{server[0]}:{server[1]}" if server else ""
@@ -182,7 +180,7 @@ class AffyASGIMiddleware:
             path = bytes(raw_path).split(b"?", 1)[0]
         else:
             path = str(scope.get("path") or "/").encode("utf-8", "surrogateescape")
-        return attribution.decide_query(method, scheme, host, path, query, header, scope)
+        return attribution.decide_query(method, scheme, host, path, query, table.get, scope)
 
     async def _enqueue(self, event: Any) -> None:
         try:
@@ -260,6 +258,27 @@ def _cookie_header(headers: Any) -> str:
     """The Cookie header as text; several (HTTP/2 may split it) joined with ``; ``."""
     values = [value.decode("latin-1") for name, value in headers if name == b"cookie"]
     return values[0] if len(values) == 1 else "; ".join(values)
+
+
+def _lazy_headers(headers: Any) -> Callable[[str], str | None]:
+    """Header lookup for a re-issue check: the cookies now, the other headers' table only
+    if the rules ask for one of them (most re-issues read none)."""
+    cookie = None
+    for raw_name, raw_value in headers:
+        if raw_name == b"cookie":
+            value = raw_value.decode("latin-1")
+            cookie = value if cookie is None else f"{cookie}; {value}"  # HTTP/2 splits
+    table: dict[str, str] | None = None
+
+    def header(name: str) -> str | None:
+        nonlocal table
+        if name == "cookie":
+            return cookie
+        if table is None:
+            table = _header_table(headers)
+        return table.get(name)
+
+    return header
 
 
 def _header_table(headers: Any) -> dict[str, str]:

@@ -203,6 +203,63 @@ async def overhead(n: int, repeats: int) -> list[str]:
     return rows
 
 
+async def disturbed(n: int, rounds: int) -> list[str]:
+    """The in-process landing again, timed request by request, back to back and then with
+    what a server does between two requests in the way: socket system calls (3 round
+    trips over a socketpair), a Starlette hello world, and 2 MB of memory traffic. Only
+    the landing itself is timed, so the difference is what cold caches cost it."""
+    import select
+    import socket
+
+    settings = affy_down()
+    ours = AffyASGIMiddleware(bare, settings=settings)
+    hello = starlette_hello()
+    landing = scope("/", query="ref=aff_demo&utm_source=newsletter", cookie=OTHER_COOKIES)
+    plain = scope("/", cookie=OTHER_COOKIES)
+    left, right = socket.socketpair()
+    junk = bytearray(2_000_000)
+
+    async def between() -> None:
+        for _ in range(3):
+            left.send(b"x" * 600)
+            select.select([right], [], [], 0)
+            right.recv(4096)
+        await hello(plain.copy(), receive, send)
+        for i in range(0, len(junk), 64):
+            junk[i] = 1
+
+    async def run(app: App, base: Scope, disturb: bool) -> float:
+        gc.collect()
+        gc.freeze()
+        total = 0
+        for _ in range(n):
+            if disturb:
+                await between()
+            t0 = time.perf_counter_ns()
+            await app(base.copy(), receive, send)
+            total += time.perf_counter_ns() - t0
+        return total / n / 1e9
+
+    added: dict[bool, float] = {}
+    try:
+        for disturb in (False, True):
+            best = {"bare": float("inf"), "landing": float("inf")}
+            for _ in range(rounds):
+                best["bare"] = min(best["bare"], await run(bare, plain, disturb))
+                best["landing"] = min(best["landing"], await run(ours, landing, disturb))
+            added[disturb] = best["landing"] - best["bare"]
+    finally:
+        left.close()
+        right.close()
+        _delivery.dispatcher_for(settings).shutdown(0.1)
+    return [
+        f"In-process affiliate landing, timed alone, best of {rounds} x {n}: "
+        f"back to back {us(added[False])}; with a served request's other work between "
+        f"landings (3 socket round trips, a Starlette hello world, 2 MB touched) "
+        f"{us(added[True])} (x{added[True] / added[False]:.2f})",
+    ]
+
+
 def slow_affy(requests: int) -> list[str]:
     """Decorated vs undecorated FastAPI signup over real HTTP while AFFY takes 2 s a call."""
     import uvicorn
@@ -403,6 +460,9 @@ def main() -> None:
             print(line)
         print()
     for line in served(served_n, served_rounds):
+        print(line)
+    print()
+    for line in asyncio.run(disturbed(*((1_000, 2) if args.quick else (3_000, 3)))):
         print(line)
     if args.served_only:
         return
