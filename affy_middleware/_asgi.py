@@ -10,6 +10,7 @@ from typing import Any, Final
 
 from . import _delivery
 from ._decorators import register_field_source
+from ._resolution import resolve
 from ._settings import Settings
 from ._visit import REISSUE, Attribution, ConsentHook, Decision, Visit, _current
 from ._wsgi import log_failure
@@ -76,7 +77,7 @@ class AffyASGIMiddleware:
         flush_on_shutdown: bool = True,
         **setting_overrides: Any,
     ) -> None:
-        settings = _delivery.middleware_settings(settings, setting_overrides)
+        settings = resolve(settings, setting_overrides)
         self.app = app
         self.settings = settings
         self.flush_on_shutdown = flush_on_shutdown

@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar, overload
 
 import anyio.to_thread
 
-from . import _delivery
+from . import _delivery, _resolution
 from ._settings import Settings
 from ._visit import Visit, _current, current_visit, is_token
 from ._wire import (
@@ -123,7 +123,7 @@ def _explicit_id(name: str, value: str | None) -> str | None:
 def _settings_for(visit: Visit | None) -> Settings:
     if visit is not None and visit.settings is not None:
         return visit.settings
-    return _delivery.default_settings()
+    return _resolution.default_settings()
 
 
 def _enqueue(settings: Settings, event: Event) -> bool:
@@ -367,7 +367,7 @@ def _after_registration(
         status = response_status(result)
         if status is not None and status >= 400:
             return
-    settings = visit.settings or _delivery.default_settings()
+    settings = visit.settings or _resolution.default_settings()
     if not settings.active:
         return
     email, customer_id, name = visit.email, visit.customer_id, visit.customer_name

@@ -15,18 +15,14 @@ import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
 
-from ._settings import Settings, warn_if_inactive
+from ._settings import Settings
 from ._wire import Event
 from ._worker import Dispatcher, capture_stack
 
 __all__ = [
     "Dispatcher",
     "dispatcher_for",
-    "configure_default",
-    "middleware_settings",
-    "default_settings",
     "capture",
     "flush",
     "shutdown",
@@ -35,7 +31,6 @@ __all__ = [
 
 _dispatchers: dict[Settings, Dispatcher] = {}
 _registry_lock = threading.Lock()
-_default: Settings | None = None
 
 
 def dispatcher_for(settings: Settings) -> Dispatcher:
@@ -55,33 +50,6 @@ def dispatcher_for(settings: Settings) -> Dispatcher:
     if created and settings.spool_path is not None:
         dispatcher.start()
     return dispatcher
-
-
-def configure_default(settings: Settings) -> None:
-    """Make ``settings`` the ones used by calls made outside any middleware's request."""
-    global _default
-    _default = settings
-
-
-def middleware_settings(settings: Settings | None, overrides: dict[str, Any]) -> Settings:
-    """The settings a middleware runs with: ``settings`` (else the environment) with keyword
-    ``overrides``. Warns once when tracking is off, and makes them the default for
-    ``report_*`` calls made outside a request."""
-    if settings is None:
-        settings = Settings.from_env(**overrides)
-    elif overrides:
-        settings = settings.replace(**overrides)
-    warn_if_inactive(settings)
-    configure_default(settings)
-    return settings
-
-
-def default_settings() -> Settings:
-    """Settings for work outside a request: the last configured, else the environment."""
-    global _default
-    if _default is None:
-        _default = Settings.from_env()
-    return _default
 
 
 @contextlib.contextmanager

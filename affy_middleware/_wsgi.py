@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from . import _delivery
+from ._resolution import resolve
 from ._settings import Settings
 from ._visit import REISSUE, Attribution, ConsentHook, Decision, _current
 
@@ -105,7 +106,7 @@ class AffyMiddleware:
         consent: ConsentHook | None = None,
         **setting_overrides: Any,
     ) -> None:
-        settings = _delivery.middleware_settings(settings, setting_overrides)
+        settings = resolve(settings, setting_overrides)
         self.app = app
         self.settings = settings
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.

@@ -34,6 +34,7 @@ from ._errors import (
     AffyServerError,
     AffyTimeoutError,
 )
+from ._resolution import configure_default
 from ._settings import DEFAULT_API_URL, Settings, _is_loopback
 from ._wire import Event, click_body, lead_value
 
@@ -640,7 +641,7 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
     try:
         before = dict(_delivery.stats())
         dispatcher = _delivery.dispatcher_for(settings)
-        _delivery.configure_default(settings)
+        configure_default(settings)
         click = Event(
             kind="click",
             body=click_body(

@@ -32,7 +32,7 @@ from typing import Any
 
 import pytest
 
-from . import _delivery
+from . import _resolution
 from ._settings import Settings
 from ._wire import Event
 from ._worker import capture_stack
@@ -91,7 +91,7 @@ def affy_events(
     if not os.environ.get("AFFY_CLIENT_ID", "").strip():
         monkeypatch.setenv("AFFY_CLIENT_ID", str(request.config.getini("affy_client_id")))
     # Settings read from the environment before the test are read again (with the id).
-    monkeypatch.setattr(_delivery, "_default", None)
+    monkeypatch.setattr(_resolution, "_default", None)
     events = CapturedEvents()
     capture_stack.append(events)
     try:
