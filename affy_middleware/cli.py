@@ -22,7 +22,6 @@ from decimal import Decimal
 from typing import Any, NoReturn, TextIO
 
 from . import _delivery
-from ._client import AffyClient, StatusResult
 from ._decorators import report_payment, report_registration
 from ._errors import (
     AffyAPIError,
@@ -37,6 +36,7 @@ from ._errors import (
 from ._resolution import configure_default
 from ._settings import DEFAULT_API_URL, Settings, _is_loopback
 from ._wire import Event, click_body, lead_value
+from .client import AffyClient, StatusResult
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 

@@ -13,10 +13,10 @@ from typing import Any
 import httpx
 import pytest
 
-from affy_middleware import AffyClient, AsyncAffyClient, Settings
-from affy_middleware._errors import (
+from affy_middleware import (
     AffyAPIError,
     AffyAuthError,
+    AffyClient,
     AffyConfigError,
     AffyNetworkError,
     AffyNotFoundError,
@@ -24,14 +24,13 @@ from affy_middleware._errors import (
     AffyServerError,
     AffyTimeoutError,
     AffyValidationError,
-)
-from affy_middleware._results import (
+    AsyncAffyClient,
     ClickResult,
     LeadResult,
     PaymentResult,
     RegistrationResult,
+    Settings,
     StatusResult,
-    parse_retry_after,
 )
 from affy_middleware._wire import Event, click_body
 from affy_middleware.sandbox import SandboxServer
@@ -299,8 +298,12 @@ def test_a_key_too_short_to_be_real_does_not_mangle_messages() -> None:
     ("value", "expected"),
     [("3", 3.0), ("0.5", 0.5), ("-4", 0.0), ("soon", None), ("", None), (None, None)],
 )
-def test_parse_retry_after(value: str | None, expected: float | None) -> None:
-    assert parse_retry_after(value) == expected
+def test_retry_after_in_seconds(value: str | None, expected: float | None) -> None:
+    headers = {} if value is None else {"Retry-After": value}
+    reply = httpx.Response(429, json={"message": "slow down"}, headers=headers)
+    with mock_client(lambda request: reply) as affy, pytest.raises(AffyRateLimitError) as info:
+        affy.status("s")
+    assert info.value.retry_after == expected
 
 
 def test_a_2xx_without_json_is_an_empty_answer() -> None:
