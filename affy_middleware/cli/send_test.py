@@ -10,8 +10,7 @@ import secrets
 import sys
 from typing import Any
 
-from .. import _delivery
-from .._decorators import report_payment, report_registration
+from .. import _delivery, flush, report_payment, report_registration, shutdown, stats
 from .._errors import AffyAPIError, AffyConfigError
 from .._resolution import configure_default
 from .._settings import Settings
@@ -116,12 +115,12 @@ class _SendTest:
         library_logger = logging.getLogger("affy_middleware")
         library_logger.addHandler(collect)
         try:
-            before = dict(_delivery.stats())
+            before = dict(stats())
             accepted = self._queue()
             if not all(accepted) and self.settings.delivery == "thread":
                 raise Failure("the delivery queue did not accept the test events", None)
-            delivered = _delivery.flush(self.args.wait)
-            after = dict(_delivery.stats())
+            delivered = flush(self.args.wait)
+            after = dict(stats())
         finally:
             library_logger.removeHandler(collect)
         counts = {k: after.get(k, 0) - before.get(k, 0) for k in ("sent", "retried", "failed")}
@@ -131,7 +130,7 @@ class _SendTest:
         self.extra["delivery"] = counts
         expected = len(accepted)
         if counts["dropped"] or counts["sent"] < expected:
-            _delivery.shutdown(0.0)  # nothing may keep the process waiting at exit
+            shutdown(0.0)  # nothing may keep the process waiting at exit
             reasons = [m.removeprefix("affy_middleware: ") for m in collect.messages]
             if counts["dropped"]:
                 why = "; ".join(dict.fromkeys(reasons)) or "dropped"
@@ -147,6 +146,9 @@ class _SendTest:
 
     def _queue(self) -> list[bool]:
         args, session_id, settings = self.args, self.session_id, self.settings
+        # A click is the middleware's to report (no public call makes one): it goes straight
+        # to the dispatcher the middleware would use; the conversions go the public way, with
+        # these settings as the default for work outside a request.
         dispatcher = _delivery.dispatcher_for(settings)
         configure_default(settings)
         click = Event(
