@@ -8,7 +8,6 @@ Wrap the app, decorate the signup and checkout views::
 """
 
 from ._asgi import AffyASGIMiddleware
-from ._client import AffyClient, AsyncAffyClient
 from ._decorators import (
     identify,
     report_payment,
@@ -18,10 +17,30 @@ from ._decorators import (
     track_registration,
 )
 from ._delivery import flush, shutdown, stats
-from ._errors import AffyAPIError, AffyConfigError, AffyError
+from ._errors import (
+    AffyAPIError,
+    AffyAuthError,
+    AffyConfigError,
+    AffyError,
+    AffyNetworkError,
+    AffyNotFoundError,
+    AffyRateLimitError,
+    AffyServerError,
+    AffyTimeoutError,
+    AffyValidationError,
+)
 from ._settings import Settings
 from ._visit import Visit, current_visit
 from ._wsgi import AffyMiddleware
+from .client import (
+    AffyClient,
+    AsyncAffyClient,
+    ClickResult,
+    LeadResult,
+    PaymentResult,
+    RegistrationResult,
+    StatusResult,
+)
 
 __version__ = "0.1.0"
 
@@ -39,10 +58,22 @@ __all__ = [
     "Settings",
     "AffyClient",
     "AsyncAffyClient",
+    "ClickResult",
+    "RegistrationResult",
+    "LeadResult",
+    "PaymentResult",
+    "StatusResult",
     "flush",
     "shutdown",
     "stats",
     "AffyError",
     "AffyConfigError",
     "AffyAPIError",
+    "AffyAuthError",
+    "AffyValidationError",
+    "AffyNotFoundError",
+    "AffyRateLimitError",
+    "AffyServerError",
+    "AffyNetworkError",
+    "AffyTimeoutError",
 ]

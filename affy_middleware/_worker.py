@@ -25,12 +25,12 @@ from typing import Any
 # while a thread is half-way through an import leaves the child a half-initialised module.
 import httpcore  # noqa: F401  (httpx imports it lazily, on the first client)
 
-from ._client import AffyClient
 from ._errors import AffyAPIError, AffyNetworkError
 from ._retry import Breaker, RetryPolicy, is_retryable, retry_after_of
 from ._settings import Settings
 from ._spool import DEFAULT_LEASE, Spool
 from ._wire import Event
+from .client import AffyClient
 
 __all__ = ["Dispatcher", "Sender", "COUNTERS", "capture_stack"]
 

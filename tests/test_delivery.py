@@ -505,7 +505,7 @@ def test_retry_after_as_an_http_date_is_honoured(make: Callable[..., Dispatcher]
 
     import httpx
 
-    from affy_middleware._client import AffyClient
+    from affy_middleware import AffyClient
 
     seen: list[float] = []
 

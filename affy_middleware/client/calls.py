@@ -9,19 +9,9 @@ from urllib.parse import quote
 
 import httpx
 
-from ._errors import AffyAPIError, AffyConfigError, AffyNetworkError, AffyTimeoutError
-from ._results import (
-    ClickResult,
-    LeadResult,
-    PaymentResult,
-    RegistrationResult,
-    StatusResult,
-    error_for_response,
-    redact,
-    response_body,
-)
-from ._settings import Settings
-from ._wire import (
+from .._errors import AffyAPIError, AffyConfigError, AffyNetworkError, AffyTimeoutError
+from .._settings import Settings
+from .._wire import (
     API_PATHS,
     Event,
     click_body,
@@ -31,6 +21,8 @@ from ._wire import (
     registration_body,
     registration_lead_body,
 )
+from .responses import error_for_response, redact, response_body
+from .results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
 
 __all__ = ["ClientBase", "Call", "USER_AGENT"]
 

@@ -7,10 +7,10 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._calls import Call, ClientBase
-from ._results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
-from ._settings import Settings
-from ._wire import Event
+from .._settings import Settings
+from .._wire import Event
+from .calls import Call, ClientBase
+from .results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
 
 __all__ = ["AsyncAffyClient"]
 

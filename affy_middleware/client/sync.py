@@ -1,16 +1,4 @@
-"""``AffyClient`` and ``AsyncAffyClient``: the typed AFFY Tracking API client.
-
-::
-
-    with AffyClient(client_id=42, api_key="sk_...") as affy:
-        click = affy.click(affiliate_reference="abc123", click_id=cid, session_id=sid)
-        affy.payment_lead(session_id=sid, lead_value="99.00", customer_email="a@b.c")
-        print(affy.status(sid).affiliate_reference)
-
-Arguments are snake_case; the wire is camelCase (the body builders of ``_wire``). Every
-call has a timeout; every failure is an :class:`AffyAPIError` subclass; invalid arguments
-raise ``ValueError`` before anything is sent. The API key never shows in a repr or an error.
-"""
+"""``AffyClient``: the AFFY Tracking API over one keep-alive ``httpx.Client``."""
 
 from __future__ import annotations
 
@@ -19,21 +7,12 @@ from typing import Any, TypeVar
 
 import httpx
 
-from ._async_client import AsyncAffyClient
-from ._calls import Call, ClientBase
-from ._results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
-from ._settings import Settings
-from ._wire import Event
+from .._settings import Settings
+from .._wire import Event
+from .calls import Call, ClientBase
+from .results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
 
-__all__ = [
-    "AffyClient",
-    "AsyncAffyClient",
-    "ClickResult",
-    "RegistrationResult",
-    "LeadResult",
-    "PaymentResult",
-    "StatusResult",
-]
+__all__ = ["AffyClient"]
 
 T = TypeVar("T")
 
@@ -42,7 +21,11 @@ class AffyClient(ClientBase):
     """The AFFY Tracking API, one method per call, over one keep-alive ``httpx.Client``.
 
     ``settings`` defaults to :meth:`Settings.from_env`; the keyword arguments override it.
-    Use it as a context manager, or call :meth:`close`.
+    Use it as a context manager, or call :meth:`close`::
+
+        with AffyClient(client_id=42, api_key="sk_...") as affy:
+            affy.click(affiliate_reference="abc123", click_id=cid, session_id=sid)
+            print(affy.status(sid).affiliate_reference)
     """
 
     def __init__(
