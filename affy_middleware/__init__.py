@@ -9,7 +9,12 @@ Wrap the app, decorate the signup and checkout views::
 
 from ._asgi import AffyASGIMiddleware
 from ._client import AffyClient, AsyncAffyClient
-from ._decorators import (
+from ._delivery import flush, shutdown, stats
+from ._errors import AffyAPIError, AffyConfigError, AffyError
+from ._settings import Settings
+from ._visit import Visit, current_visit
+from ._wsgi import AffyMiddleware
+from .conversions import (
     identify,
     report_payment,
     report_registration,
@@ -17,11 +22,6 @@ from ._decorators import (
     track_payment,
     track_registration,
 )
-from ._delivery import flush, shutdown, stats
-from ._errors import AffyAPIError, AffyConfigError, AffyError
-from ._settings import Settings
-from ._visit import Visit, current_visit
-from ._wsgi import AffyMiddleware
 
 __version__ = "0.1.0"
 

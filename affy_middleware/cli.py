@@ -23,7 +23,6 @@ from typing import Any, NoReturn, TextIO
 
 from . import _delivery
 from ._client import AffyClient, StatusResult
-from ._decorators import report_payment, report_registration
 from ._errors import (
     AffyAPIError,
     AffyAuthError,
@@ -35,8 +34,10 @@ from ._errors import (
     AffyTimeoutError,
 )
 from ._resolution import configure_default
-from ._settings import DEFAULT_API_URL, Settings, _is_loopback
+from ._settings import DEFAULT_API_URL, Settings
+from ._settings_checks import is_loopback as _is_loopback
 from ._wire import Event, click_body, lead_value
+from .conversions import report_payment, report_registration
 
 __all__ = ["main", "build_parser", "EXIT_OK", "EXIT_FAILED", "EXIT_USAGE"]
 

@@ -27,7 +27,7 @@ from affy_middleware import (
     track_payment,
     track_registration,
 )
-from affy_middleware._decorators import response_status
+from affy_middleware.conversions import response_status
 from affy_middleware._visit import Visit, reset_current_visit, set_current_visit
 from affy_middleware._wire import Event
 
