@@ -69,8 +69,8 @@ def _process_prefix() -> str:
 
 #: Event ids: 64 random bits drawn once per process (again in a forked child) and a
 #: counter, 32 hex characters like a UUID's hex. Unique across processes and restarts
-#: (a collision needs two processes to draw the same 64 bits), and about 15x cheaper
-#: than ``uuid.uuid4().hex`` (one ``os.urandom`` call per event otherwise).
+#: (a collision needs two processes to draw the same 64 bits), without an ``os.urandom``
+#: call per event as ``uuid.uuid4()`` would make (docs/benchmarks/conversions.md).
 _id_prefix = _process_prefix()
 _id_counter = itertools.count(1)
 

@@ -105,11 +105,13 @@ def register_field_source(source: FieldSource) -> None:
 def _import_integrations() -> None:
     for framework, integration in list(_pending.items()):
         if framework in sys.modules:
-            del _pending[framework]
+            # Imported before it leaves the table: a second thread here waits on the import
+            # lock until the module (and so its source) is registered.
             try:
                 importlib.import_module(integration)
-            except ImportError:  # e.g. Starlette without FastAPI's own package
+            except ImportError:
                 logger.debug("affy_middleware: %s not imported", integration, exc_info=True)
+            _pending.pop(framework, None)
 
 
 def _first(data: Mapping[str, Any], names: tuple[str, ...]) -> Any:
