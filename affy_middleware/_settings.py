@@ -1,4 +1,9 @@
-"""Settings: every option from environment variables, keyword arguments or a config mapping."""
+"""Settings: every option from environment variables, keyword arguments or a config mapping.
+
+The options and their defaults are here; reading them from the environment or a config
+mapping is ``_settings_sources``, the checks every ``Settings`` passes ``_settings_checks``,
+and which settings an entry point runs with ``_resolution``.
+"""
 
 from __future__ import annotations
 
@@ -39,6 +44,7 @@ DEFAULT_TIMEOUT: Final = 5.0
 DEFAULT_FLUSH_TIMEOUT: Final = 2.0
 #: Seconds an event keeps being retried before it is given up (24 hours).
 DEFAULT_RETRY_DEADLINE: Final = 24 * 3600.0
+
 
 @dataclass(frozen=True)
 class Settings:

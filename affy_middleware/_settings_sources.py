@@ -76,6 +76,13 @@ def _optional_str(var: str, raw: str) -> str | None:
     return raw.strip() or None
 
 
+def _parse_flush_on_teardown(var: str, raw: str) -> bool | None:
+    # "" is False, as the Flask extension always read it (unlike cookie_secure's "" = auto).
+    if raw.strip().lower() == "auto":
+        return None
+    return _parse_bool(var, raw)
+
+
 def _stripped(var: str, raw: str) -> str:
     return raw.strip()
 
@@ -101,10 +108,7 @@ OPTIONS: Final[dict[str, Callable[[str, str], Any]]] = {
     "retry_deadline": _parse_float,
     "delivery": lambda var, raw: raw.strip().lower(),
     "spool_path": _optional_str,
-    # Unset or "" is False, as the Flask extension always read it; "auto" leaves it None.
-    "flush_on_teardown": lambda var, raw: None
-    if raw.strip().lower() == "auto"
-    else _parse_bool(var, raw),
+    "flush_on_teardown": _parse_flush_on_teardown,
 }
 
 #: Every environment variable the library reads.

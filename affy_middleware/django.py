@@ -71,9 +71,7 @@ def wrap_wsgi(
 ) -> AffyMiddleware:
     """``AffyMiddleware`` around Django's WSGI application (call after
     ``get_wsgi_application()``, which sets Django up). ``consent`` gets the environ."""
-    return AffyMiddleware(
-        application, settings=_resolved(settings, overrides), consent=consent
-    )
+    return AffyMiddleware(application, settings=_resolved(settings, overrides), consent=consent)
 
 
 def wrap_asgi(

@@ -95,6 +95,7 @@ def registration_event(
 
 
 def payment_event(client_id: int, session_id: str, amount: Decimal, email: str | None) -> Event:
+    """The payment lead, by session id (``amount`` already checked by ``lead_value``)."""
     body = payment_body(client_id, session_id=session_id, lead_value=amount, customer_email=email)
     return Event("payment", body, session_id)
 
