@@ -8,14 +8,6 @@ Wrap the app, decorate the signup and checkout views::
 """
 
 from ._asgi import AffyASGIMiddleware
-from ._decorators import (
-    identify,
-    report_payment,
-    report_registration,
-    set_lead_value,
-    track_payment,
-    track_registration,
-)
 from ._delivery import flush, shutdown, stats
 from ._errors import (
     AffyAPIError,
@@ -40,6 +32,14 @@ from .client import (
     PaymentResult,
     RegistrationResult,
     StatusResult,
+)
+from .conversions import (
+    identify,
+    report_payment,
+    report_registration,
+    set_lead_value,
+    track_payment,
+    track_registration,
 )
 
 __version__ = "0.1.0"

@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 
 from . import _delivery
-from ._decorators import register_field_source
 from ._resolution import resolve
 from ._settings import Settings
 from ._visit import REISSUE, Attribution, ConsentHook, Decision, Visit, _current
@@ -314,42 +313,3 @@ def _with_cookies(send: Send, cookies: tuple[str, ...]) -> Send:
 
     return send_
 
-
-# -- where the decorators find form fields under ASGI ------------------------------------------
-
-
-def _asgi_fields(
-    args: tuple[Any, ...], kwargs: Mapping[str, Any], visit: Visit | None
-) -> Mapping[str, Any] | None:
-    scope = visit.native if visit is not None else None
-    if not isinstance(scope, MutableMapping) or scope.get("type") != "http":
-        return None
-    candidates = (*args[:2], *kwargs.values())
-    for candidate in candidates:
-        if hasattr(candidate, "META") and hasattr(candidate, "POST"):
-            return None  # a Django request: Django's own source reads it
-    for candidate in candidates:
-        # A Starlette request whose body the view already parsed (never read here).
-        if getattr(candidate, "scope", None) is scope or hasattr(candidate, "_form"):
-            form = getattr(candidate, "_form", None)
-            if isinstance(form, Mapping) and form:
-                return form
-            data = getattr(candidate, "_json", None)
-            if isinstance(data, Mapping) and data:
-                return data
-    # FastAPI hands form fields and body models to the endpoint as keyword arguments.
-    fields: dict[str, Any] = {}
-    for name, value in kwargs.items():
-        if isinstance(value, str):
-            fields.setdefault(name, value)
-            continue
-        dump = getattr(value, "model_dump", None)
-        data = dump() if callable(dump) else value
-        if isinstance(data, Mapping):
-            for key, item in data.items():
-                if isinstance(key, str) and isinstance(item, (str, int)):
-                    fields.setdefault(key, item)
-    return fields or None
-
-
-register_field_source(_asgi_fields)

@@ -17,17 +17,22 @@
 Every option is read from ``settings.AFFY_*`` (``AFFY_CLIENT_ID``, ``AFFY_API_KEY``, ...)
 and falls back to the environment variable of the same name; keyword arguments win over
 both. The decorators work on function and class-based views, sync and async, and read the
-customer's ``email``/``name`` from ``request.POST`` when the view did not call ``identify()``.
+customer's ``email``/``name`` from ``request.POST`` (or Django REST framework's
+``request.data``) when the view did not call ``identify()``: this module registers that
+field source, and is imported for you the first time it is needed in a Django process.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ._asgi import AffyASGIMiddleware, ASGIApp
+from ._resolution import resolve
 from ._settings import ENV_VARS, Settings
-from ._visit import ConsentHook
+from ._visit import ConsentHook, Visit
 from ._wsgi import AffyMiddleware
+from .conversions import register_field_source
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication
@@ -35,17 +40,26 @@ if TYPE_CHECKING:
 __all__ = ["affy_settings", "wrap_wsgi", "wrap_asgi"]
 
 
-def affy_settings(**overrides: Any) -> Settings:
-    """``Settings`` from Django's ``settings.AFFY_*``, else the environment, then
-    ``overrides``. Raises ``AffyConfigError`` for a malformed value (at start-up)."""
+def _django_config() -> dict[str, Any]:
     from django.conf import settings as django_settings
 
-    config = {
+    return {
         name: getattr(django_settings, name)
         for name in ENV_VARS
         if getattr(django_settings, name, None) is not None
     }
-    return Settings.from_mapping(config, **overrides)
+
+
+def affy_settings(**overrides: Any) -> Settings:
+    """``Settings`` from Django's ``settings.AFFY_*``, else the environment, then
+    ``overrides``. Raises ``AffyConfigError`` for a malformed value (at start-up)."""
+    return _resolved(None, overrides)
+
+
+def _resolved(settings: Settings | None, overrides: Mapping[str, Any]) -> Settings:
+    # The one resolution: Django's settings are read only when no Settings were given.
+    config = _django_config() if settings is None else None
+    return resolve(settings, overrides, framework_config=config)
 
 
 def wrap_wsgi(
@@ -57,11 +71,7 @@ def wrap_wsgi(
 ) -> AffyMiddleware:
     """``AffyMiddleware`` around Django's WSGI application (call after
     ``get_wsgi_application()``, which sets Django up). ``consent`` gets the environ."""
-    if settings is None:
-        settings = affy_settings(**overrides)
-    elif overrides:
-        settings = settings.replace(**overrides)
-    return AffyMiddleware(application, settings=settings, consent=consent)
+    return AffyMiddleware(application, settings=_resolved(settings, overrides), consent=consent)
 
 
 def wrap_asgi(
@@ -75,10 +85,26 @@ def wrap_asgi(
     """``AffyASGIMiddleware`` around Django's ASGI application (call after
     ``get_asgi_application()``). ``consent`` gets the scope. Django does not speak the
     lifespan protocol; the middleware answers it, so the queue is flushed at shutdown."""
-    if settings is None:
-        settings = affy_settings(**overrides)
-    elif overrides:
-        settings = settings.replace(**overrides)
     return AffyASGIMiddleware(
-        application, settings=settings, consent=consent, flush_on_shutdown=flush_on_shutdown
+        application,
+        settings=_resolved(settings, overrides),
+        consent=consent,
+        flush_on_shutdown=flush_on_shutdown,
     )
+
+
+def _django_fields(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], visit: Visit | None
+) -> Mapping[str, Any] | None:
+    # Django views (and DRF) take the request first; bound methods take it second.
+    for candidate in args[:2]:
+        post = getattr(candidate, "POST", None)
+        if post is not None and hasattr(candidate, "META"):
+            data = getattr(candidate, "data", None)  # DRF's parsed body, if any
+            if isinstance(data, Mapping) and data:
+                return data
+            return post  # type: ignore[no-any-return]
+    return None
+
+
+register_field_source(_django_fields)

@@ -10,27 +10,31 @@
     affy = Affy(app)
 
 Every option is read from ``app.config["AFFY_*"]``, falling back to the environment, and
-keyword arguments to ``Affy(...)`` win over both.
+keyword arguments to ``Affy(...)`` win over both. This module also teaches
+``@track_registration``/``@track_payment`` to read a Flask request's form or JSON fields; it
+is imported for you the first time they are needed in a process that runs Flask.
 """
 
 from __future__ import annotations
 
-import os
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, has_request_context, request
 
 from . import _delivery
-from ._errors import AffyConfigError
+from ._resolution import resolve
 from ._settings import ENV_VARS, Settings
-from ._visit import ConsentHook
+from ._settings_sources import read_option
+from ._visit import ConsentHook, Visit
 from ._wsgi import AffyMiddleware
-
-if TYPE_CHECKING:
-    from flask import Flask
+from .conversions import register_field_source
 
 __all__ = ["Affy", "FLUSH_ON_TEARDOWN"]
 
-#: ``app.config`` key: flush queued events at the end of every request (serverless runtimes
-#: freeze the process once the response is out). Off by default: it delays responses.
+#: ``app.config`` key (and environment variable) of ``Settings.flush_on_teardown``: flush
+#: queued events at the end of every request (serverless runtimes freeze the process once
+#: the response is out). Off by default: it delays responses.
 FLUSH_ON_TEARDOWN = "AFFY_FLUSH_ON_TEARDOWN"
 
 
@@ -55,8 +59,9 @@ class Affy:
     ) -> None:
         self.base_settings = settings
         self.consent = consent
-        self.flush_on_teardown = flush_on_teardown
         self.options = options
+        if flush_on_teardown is not None:
+            self.options["flush_on_teardown"] = flush_on_teardown
         #: The settings of the app initialised last.
         self.settings: Settings | None = None
         if app is not None:
@@ -70,11 +75,8 @@ class Affy:
             )
         for key in ENV_VARS:
             app.config.setdefault(key, None)
-        app.config.setdefault(FLUSH_ON_TEARDOWN, None)
-        if self.base_settings is not None:
-            settings = self.base_settings.replace(**self.options)
-        else:
-            settings = Settings.from_mapping(app.config, **self.options)
+        config = app.config if self.base_settings is None else None
+        settings = resolve(self.base_settings, self.options, framework_config=config)
         app.wsgi_app = AffyMiddleware(  # type: ignore[method-assign]
             app.wsgi_app, settings=settings, consent=self.consent
         )
@@ -89,16 +91,26 @@ class Affy:
             app.teardown_request(flush_events)
 
     def _should_flush(self, app: Flask, settings: Settings) -> bool:
-        if self.flush_on_teardown is not None:
-            return self.flush_on_teardown
-        raw = app.config.get(FLUSH_ON_TEARDOWN)
-        if raw is None:
-            raw = os.environ.get(FLUSH_ON_TEARDOWN)
-        if isinstance(raw, str):
-            lowered = raw.strip().lower()
-            if lowered not in ("1", "true", "yes", "on", "0", "false", "no", "off", ""):
-                raise AffyConfigError(f"{FLUSH_ON_TEARDOWN}={raw!r} is not a boolean")
-            return lowered in ("1", "true", "yes", "on")
-        if raw is not None:
-            return bool(raw)
+        if settings.flush_on_teardown is not None:
+            return settings.flush_on_teardown
+        if self.base_settings is not None:
+            # Given settings replace app.config and the environment, but not for this key:
+            # it says how this app's requests end, so an app's own config still applies.
+            configured = read_option("flush_on_teardown", app.config)
+            if configured is not None:
+                return bool(configured)
         return settings.delivery == "sync"
+
+
+def _flask_fields(
+    args: tuple[Any, ...], kwargs: Mapping[str, Any], visit: Visit | None
+) -> Mapping[str, Any] | None:
+    if not has_request_context():
+        return None
+    if request.is_json:
+        data = request.get_json(silent=True)
+        return data if isinstance(data, dict) else None
+    return request.form
+
+
+register_field_source(_flask_fields)

@@ -8,7 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from .._settings import Settings, _is_loopback
+from .._settings import Settings
+from .._settings_checks import is_loopback as _is_loopback
 
 __all__ = ["settings_from", "settings_summary", "is_local"]
 

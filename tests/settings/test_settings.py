@@ -49,6 +49,12 @@ from affy_middleware._settings import ENV_VARS, warn_if_inactive
         ),
         pytest.param({"AFFY_COOKIE_SECURE": "auto"}, "cookie_secure", None, id="secure-auto"),
         pytest.param({"AFFY_COOKIE_SECURE": "1"}, "cookie_secure", True, id="secure-on"),
+        pytest.param({}, "flush_on_teardown", None, id="teardown-default"),
+        pytest.param({"AFFY_FLUSH_ON_TEARDOWN": "yes"}, "flush_on_teardown", True, id="teardown"),
+        pytest.param({"AFFY_FLUSH_ON_TEARDOWN": ""}, "flush_on_teardown", False, id="teardown-0"),
+        pytest.param(
+            {"AFFY_FLUSH_ON_TEARDOWN": "auto"}, "flush_on_teardown", None, id="teardown-auto"
+        ),
     ],
 )
 def test_parses(environ: dict[str, str], field: str, expected: object) -> None:
@@ -81,6 +87,9 @@ def test_parses(environ: dict[str, str], field: str, expected: object) -> None:
             {"AFFY_COOKIE_DOMAIN": "exa mple.com"}, "AFFY_COOKIE_DOMAIN", id="cookie-domain"
         ),
         pytest.param({"AFFY_API_KEY": "two words"}, "AFFY_API_KEY", id="api-key-space"),
+        pytest.param(
+            {"AFFY_FLUSH_ON_TEARDOWN": "maybe"}, "AFFY_FLUSH_ON_TEARDOWN", id="teardown-word"
+        ),
     ],
 )
 def test_rejects_with_named_variable(environ: dict[str, str], names: str) -> None:
@@ -147,3 +156,9 @@ def test_equal_settings_share_a_hash_and_a_dispatcher_key() -> None:
     assert one != other
     assert {one: "dispatcher"}[two] == "dispatcher"
     assert other not in {one: "dispatcher"}
+
+
+def test_typed_config_values_are_checked() -> None:
+    assert Settings.from_mapping({"AFFY_FLUSH_ON_TEARDOWN": True}).flush_on_teardown is True
+    with pytest.raises(AffyConfigError, match="AFFY_FLUSH_ON_TEARDOWN"):
+        Settings(flush_on_teardown="yes")  # type: ignore[arg-type]

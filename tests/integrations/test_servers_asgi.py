@@ -28,7 +28,7 @@ from affy_middleware.sandbox import SandboxServer
 
 pytestmark = pytest.mark.process
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 CSRF = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')

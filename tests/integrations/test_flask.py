@@ -141,6 +141,40 @@ def test_no_teardown_flush_unless_asked() -> None:
     assert sync.teardown_request_funcs.get(None)
 
 
+@pytest.mark.parametrize(
+    ("settings", "config", "flushes"),
+    [
+        pytest.param(Settings(client_id=1, flush_on_teardown=True), {}, True, id="field"),
+        pytest.param(
+            Settings(client_id=1, flush_on_teardown=False),
+            {"AFFY_FLUSH_ON_TEARDOWN": True},
+            False,
+            id="field-wins-over-config",
+        ),
+        pytest.param(
+            Settings(client_id=1), {"AFFY_FLUSH_ON_TEARDOWN": "1"}, True, id="config-if-unset"
+        ),
+        pytest.param(Settings(client_id=1, delivery="sync"), {}, True, id="sync"),
+    ],
+)
+def test_flush_on_teardown_with_given_settings(
+    settings: Settings, config: dict[str, Any], flushes: bool
+) -> None:
+    app = make_app(**config)
+    Affy(app, settings=settings)
+    assert bool(app.teardown_request_funcs.get(None)) is flushes
+
+
+def test_flush_on_teardown_keyword_and_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AFFY_FLUSH_ON_TEARDOWN", "on")
+    from_env = make_app()
+    assert Affy(from_env, client_id=1).settings.flush_on_teardown is True  # type: ignore[union-attr]
+    assert from_env.teardown_request_funcs.get(None)
+    keyword = make_app()
+    Affy(keyword, client_id=1, flush_on_teardown=False)
+    assert not keyword.teardown_request_funcs.get(None)
+
+
 # -- the example shop -------------------------------------------------------------------------
 
 

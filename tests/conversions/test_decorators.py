@@ -27,9 +27,9 @@ from affy_middleware import (
     track_payment,
     track_registration,
 )
-from affy_middleware._decorators import response_status
 from affy_middleware._visit import Visit, reset_current_visit, set_current_visit
 from affy_middleware._wire import Event
+from affy_middleware.conversions import response_status
 
 SETTINGS = Settings(client_id=5, api_url="http://127.0.0.1:9")
 CLICK = "click-id-0001"
