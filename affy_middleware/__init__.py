@@ -17,11 +17,11 @@ from ._decorators import (
     track_payment,
     track_registration,
 )
-from ._delivery import flush, shutdown, stats
 from ._errors import AffyAPIError, AffyConfigError, AffyError
 from ._settings import Settings
 from ._visit import Visit, current_visit
 from ._wsgi import AffyMiddleware
+from .delivery import flush, shutdown, stats
 
 __version__ = "0.1.0"
 

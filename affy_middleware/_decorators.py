@@ -17,7 +17,7 @@ from typing import Any, Final, TypeVar, overload
 
 import anyio.to_thread
 
-from . import _delivery, _resolution
+from . import _resolution, delivery
 from ._settings import Settings
 from ._visit import Visit, _current, current_visit, is_token
 from ._wire import (
@@ -127,7 +127,7 @@ def _settings_for(visit: Visit | None) -> Settings:
 
 
 def _enqueue(settings: Settings, event: Event) -> bool:
-    return _delivery.dispatcher_for(settings).enqueue(event)
+    return delivery.backend_for(settings).submit(event)
 
 
 def _registration_event(
@@ -377,7 +377,7 @@ def _after_registration(
         settings, visit.click_id, visit.session_id, email, customer_id, name
     )
     if event is not None:
-        _delivery.dispatcher_for(settings).enqueue(event)
+        delivery.backend_for(settings).submit(event)
 
 
 def _after_payment(
@@ -437,7 +437,7 @@ def _wrap(view: F, after: Callable[[Any, tuple[Any, ...], dict[str, Any]], None]
         async def async_view(*args: Any, **kwargs: Any) -> Any:
             result = await view(*args, **kwargs)
             try:
-                if _settings_for(_current.get()).delivery == "sync":
+                if delivery.backend_for(_settings_for(_current.get())).blocks:
                     # Sync delivery sends before returning: do it on a worker thread (the
                     # context, and so the visit, goes along) so the event loop keeps serving.
                     await anyio.to_thread.run_sync(functools.partial(after, result, args, kwargs))

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, NoReturn, TextIO
 
-from . import _delivery
+from . import delivery as _delivery
 from ._client import AffyClient, StatusResult
 from ._decorators import report_payment, report_registration
 from ._errors import (
@@ -640,7 +640,7 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
     library_logger.addHandler(collect)
     try:
         before = dict(_delivery.stats())
-        dispatcher = _delivery.dispatcher_for(settings)
+        backend = _delivery.backend_for(settings)
         configure_default(settings)
         click = Event(
             kind="click",
@@ -655,7 +655,7 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
             ),
             order_key=session_id,
         )
-        accepted = [dispatcher.enqueue(click)]
+        accepted = [backend.submit(click)]
         step("click", f"queued (affiliate {args.affiliate}, session {session_id})")
         accepted.append(
             report_registration(
@@ -670,7 +670,7 @@ def _cmd_send_test(args: argparse.Namespace) -> int:
         if args.amount is not None:
             accepted.append(report_payment(args.amount, email=args.email, session_id=session_id))
             step("payment", f"queued (amount {args.amount})")
-        if not all(accepted) and delivery == "thread":
+        if not all(accepted) and not backend.blocks:
             return _report_failure(
                 _Failure("the delivery queue did not accept the test events", None),
                 args.json,

@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING, Any
 
-from . import _delivery
+from . import delivery
 from ._errors import AffyConfigError
 from ._settings import ENV_VARS, Settings
 from ._visit import ConsentHook
@@ -84,7 +84,7 @@ class Affy:
             timeout = settings.flush_timeout
 
             def flush_events(exc: BaseException | None) -> None:
-                _delivery.dispatcher_for(settings).flush(timeout)
+                delivery.backend_for(settings).flush(timeout)
 
             app.teardown_request(flush_events)
 
@@ -101,4 +101,4 @@ class Affy:
             return lowered in ("1", "true", "yes", "on")
         if raw is not None:
             return bool(raw)
-        return settings.delivery == "sync"
+        return delivery.backend_for(settings).blocks
