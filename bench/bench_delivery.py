@@ -153,7 +153,7 @@ def bench_enqueue(sb: Sandbox) -> None:
     d.flush(60)
     d.close(0.5)
     print(
-        f"backend.submit (memory) {us(idle):7.2f} / {us(idle, 0.99):7.2f}"
+        f"submit (memory)             {us(idle):7.2f} / {us(idle, 0.99):7.2f}"
         f"   ratio to Queue.put_nowait {us(idle) / us(base_queue):.2f}"
     )
 
@@ -181,7 +181,7 @@ def bench_enqueue(sb: Sandbox) -> None:
         d.flush(60)
         d.close(0.5)
     print(
-        f"backend.submit (spool)  {us(spooled):7.2f} / {us(spooled, 0.99):7.2f}"
+        f"submit (spool)              {us(spooled):7.2f} / {us(spooled, 0.99):7.2f}"
         "   (SQLite WAL insert + commit, synchronous=NORMAL)"
     )
     print(
@@ -259,7 +259,7 @@ def bench_throughput(sb: Sandbox) -> None:
     d.close(1)
     delivered = sb.stats()["events"]
     print(
-        f"no added latency: bare keep-alive httpx loop {bare:.0f}/s; backend {ours:.0f}/s; "
+        f"no added latency: bare keep-alive httpx loop {bare:.0f}/s; thread backend {ours:.0f}/s; "
         f"ratio {ours / bare:.2f} (target >= 0.8: {'PASS' if ours >= 0.8 * bare else 'FAIL'}); "
         f"delivered {delivered}/{n}, flushed={ok}"
     )
@@ -346,7 +346,7 @@ def bench_request_view(sb: Sandbox) -> None:
     d.flush(60)
     d.close(1)
     print(
-        f"inline httpx.post: median {us(naive) / 1000:.1f} ms; backend.submit: median "
+        f"inline httpx.post: median {us(naive) / 1000:.1f} ms; submit: median "
         f"{us(ours):.2f} µs (p99 {us(ours, 0.99):.2f} µs); the request spends "
         f"{us(naive) / us(ours):,.0f}x less time"
     )

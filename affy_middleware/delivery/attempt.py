@@ -15,19 +15,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-# Imported here, not lazily in a sender thread: a fork (gunicorn --preload) that lands
-# while a thread is half-way through an import leaves the child a half-initialised module.
-import httpcore  # noqa: F401  (httpx imports it lazily, on the first client)
-
-from .._client import AffyClient
-from .._errors import AffyAPIError, AffyNetworkError
+from .._errors import AffyAPIError
 from .._settings import Settings
 from .._wire import Event
 from .base import Sender
 from .breaker import Breaker, RetryPolicy, is_retryable, retry_after_of
-from .fork import HttpFence
+from .counters import Counters
 from .logs import LogLimiter, logger
-from .stats import Counters
+from .transport import ClientTransport
 
 __all__ = ["Attempt", "Outcome", "Rule", "Verdict", "classify"]
 
@@ -107,13 +102,10 @@ class Attempt:
         self.policy = policy
         self._counters = counters
         self._log = log
-        self._send_override = send
+        self.transport = ClientTransport(settings, log, send)
         self._lock = threading.Lock()
         self._gate = threading.Condition(self._lock)  # senders held by a pause
         self._breaker = Breaker(policy)
-        self._client_lock = threading.Lock()
-        self.client: AffyClient | None = None
-        self.fence = HttpFence()
 
     # -- turns: when may a request go out ----------------------------------------------
 
@@ -172,8 +164,7 @@ class Attempt:
         if attempts:
             self._counters.add("retried")
         try:
-            with self.fence.call():
-                self._sender()(event)
+            self.transport.send(event)
         except Exception as exc:
             return self._failed(event, exc, attempts, probe)
         self._counters.add("sent")
@@ -228,36 +219,3 @@ class Attempt:
                 event.kind,
                 exc_info=exc,
             )
-
-    # -- the HTTP client -----------------------------------------------------------------
-
-    def _sender(self) -> Sender:
-        if self._send_override is not None:
-            return self._send_override
-        client = self.client
-        if client is None:
-            with self._client_lock:  # not the breaker's lock: nobody waits on this
-                client = self.client
-                if client is None:
-                    try:
-                        client = self.client = AffyClient(self._settings)
-                    except Exception as exc:  # retried like a network error
-                        self._log.warn("client", "cannot create the HTTP client: %r", exc)
-                        return _failing(AffyNetworkError(f"cannot create the HTTP client: {exc!r}"))
-        return client.send_event
-
-    def close(self) -> None:
-        """Close the HTTP client (no thread may be using it any more)."""
-        client, self.client = self.client, None
-        if client is not None:
-            try:
-                client.close()
-            except Exception:  # closing must not raise at exit
-                logger.debug("affy_middleware: closing the client failed", exc_info=True)
-
-
-def _failing(error: Exception) -> Sender:
-    def send(event: Event) -> object:
-        raise error
-
-    return send

@@ -11,9 +11,9 @@ from collections.abc import Iterable
 
 from .._settings import Settings
 from .._wire import Event
+from .counters import Counters
 from .logs import LogLimiter, logger
 from .outbox import Outbox, OutboxError, open_outbox, outbox_location
-from .stats import Counters
 
 __all__ = ["Durable"]
 

@@ -16,11 +16,11 @@ from .._wire import Event
 from .attempt import Attempt, Verdict
 from .base import Backend, Sender, State
 from .breaker import RetryPolicy
+from .counters import Counters, with_gauges
 from .durable import Durable
 from .fork import inherit
 from .logs import LogLimiter, logger
 from .outbox import DEFAULT_LEASE
-from .stats import Counters, with_gauges
 
 __all__ = ["InlineBackend"]
 
@@ -47,12 +47,12 @@ class InlineBackend(Backend):
         self.policy = retry_policy or RetryPolicy()
         self._lease = outbox_lease
         self.state = State.IDLE
-        self._log = LogLimiter()
         self._stop = threading.Event()  # interrupts a backoff at exit
         self._fresh()
 
     def _fresh(self) -> None:
         self._pid = os.getpid()
+        self._log = LogLimiter()  # its lock too: a parent's thread may hold it at fork
         self._counters = Counters()
         self._attempt = Attempt(self.settings, self.policy, self._counters, self._log, self._send)
         self._durable = Durable(self.settings, self._counters, self._log, self._lease)
@@ -98,7 +98,7 @@ class InlineBackend(Backend):
         if final:
             self.state = State.CLOSED
             self._stop.set()
-            self._attempt.close()
+            self._attempt.transport.close()
         self._attempt.reset()
 
     def stats(self) -> dict[str, int]:
@@ -109,11 +109,11 @@ class InlineBackend(Backend):
         )
 
     def before_fork(self) -> None:
-        self._attempt.fence.before_fork()
+        self._attempt.transport.fence.before_fork()
 
     def after_fork_in_parent(self) -> None:
-        self._attempt.fence.after_fork_in_parent()
+        self._attempt.transport.fence.after_fork_in_parent()
 
     def after_fork_in_child(self) -> None:
-        inherit(self._attempt.client, self._durable.outbox)
+        inherit(self._attempt.transport.client, self._durable.outbox)
         self._fresh()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._wire import Event
 from .base import Backend
-from .stats import empty_stats
+from .counters import empty_stats
 
 __all__ = ["OffBackend"]
 

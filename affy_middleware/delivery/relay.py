@@ -13,11 +13,11 @@ import threading
 from collections.abc import Callable
 
 from .._wire import Event
+from .counters import Counters
 from .durable import Durable
 from .outbox import OutboxError
 from .outbox.keeper import LeaseKeeper
 from .queue import Generation, Item, MemoryQueue, estimate_size
-from .stats import Counters
 
 __all__ = ["Relay"]
 

@@ -13,11 +13,11 @@ import time
 from collections.abc import Callable
 
 from .attempt import Attempt, Verdict
+from .counters import Counters
 from .durable import Durable
 from .fork import warn_if_uwsgi_without_threads
 from .logs import logger
 from .queue import Generation, Item, MemoryQueue
-from .stats import Counters
 
 __all__ = ["SenderPool"]
 

@@ -1,8 +1,8 @@
 """The thread backend (``AFFY_DELIVERY=thread``, the default): a bounded in-memory queue
 drained by a small pool of sender threads, with the outbox when one is configured.
 
-The request thread only runs :meth:`ThreadBackend.submit` (a few microseconds: one short
-lock, a deque append; with an outbox, one write before it returns). Memory is then a cache
+The request thread only runs :meth:`ThreadBackend.submit`: one short lock and a deque
+append (with an outbox, one write before it returns). Memory is then a cache
 of the outbox: when it is full, events wait in the outbox only and the lease keeper moves
 them into memory as it empties.
 """
@@ -18,6 +18,7 @@ from .._wire import Event
 from .attempt import Attempt
 from .base import Backend, Sender, State
 from .breaker import RetryPolicy
+from .counters import Counters, with_gauges
 from .durable import Durable
 from .fork import inherit
 from .logs import LogLimiter, logger
@@ -25,7 +26,6 @@ from .outbox import DEFAULT_LEASE, OutboxError
 from .queue import Item, MemoryQueue, estimate_size
 from .relay import Relay
 from .senders import SenderPool
-from .stats import Counters, with_gauges
 
 __all__ = ["ThreadBackend"]
 
@@ -59,13 +59,13 @@ class ThreadBackend(Backend):
         self.policy = retry_policy or RetryPolicy()
         self._lease = outbox_lease
         self.state = State.IDLE
-        self._log = LogLimiter()
         self._fresh()
 
     def _fresh(self) -> None:
         """Everything that belongs to one process: at creation, and in a forked child
         (where no other thread exists, so replacing locks is safe)."""
         self._pid = os.getpid()
+        self._log = LogLimiter()  # its lock too: a parent's thread may hold it at fork
         # One lock for the queue and the counters: submit counts under the lock it holds.
         self._counters = Counters()
         self._counts = self._counters.values
@@ -94,7 +94,7 @@ class ThreadBackend(Backend):
                 if queue.count >= settings.queue_size or queue.bytes + size > settings.queue_bytes:
                     self._counts["dropped_queue_full"] += 1
                     accepted = start = False
-                else:  # MemoryQueue.push, spelled out: this is the request path
+                else:  # MemoryQueue.push, spelled out (docs/benchmarks/delivery.md)
                     queue.order.ready.append(Item(event, size, False))
                     queue.count += 1
                     queue.bytes += size
@@ -128,11 +128,13 @@ class ThreadBackend(Backend):
             return
         if self._pid != os.getpid():
             self.after_fork_in_child()
-        if self._durable.location is not None and self._durable.open() is not None:
+        if self._stored and self._durable.open() is not None:
+            self.state = State.RUNNING
             self._relay.start_keeper()
 
     def _start_sender(self) -> None:
-        self.state = State.RUNNING if self.state is not State.CLOSED else self.state
+        if self.state is not _CLOSED:
+            self.state = State.RUNNING
         self._pool.start(self._queue.gen)
 
     @property
@@ -149,7 +151,7 @@ class ThreadBackend(Backend):
             return True
         limit = self.settings.flush_timeout if timeout is None else max(0.0, timeout)
         end = time.monotonic() + limit
-        stored = self._durable.location is not None
+        stored = self._stored
         if stored:
             self.start()
         queue = self._queue
@@ -216,7 +218,7 @@ class ThreadBackend(Backend):
                 limit,
             )
         if final and not alive:
-            self._attempt.close()
+            self._attempt.transport.close()
 
     def stats(self) -> dict[str, int]:
         queue = self._queue
@@ -234,15 +236,15 @@ class ThreadBackend(Backend):
     # -- fork --------------------------------------------------------------------------
 
     def before_fork(self) -> None:
-        self._attempt.fence.before_fork()
+        self._attempt.transport.fence.before_fork()
 
     def after_fork_in_parent(self) -> None:
-        self._attempt.fence.after_fork_in_parent()
+        self._attempt.transport.fence.after_fork_in_parent()
 
     def after_fork_in_child(self) -> None:
         """Fresh queue, locks, threads, client and outbox handle. What the parent had
         queued stays the parent's business and is not sent from here."""
-        inherit(self._attempt.client, self._durable.outbox)
+        inherit(self._attempt.transport.client, self._durable.outbox)
         self._queue.gen.stop.set()  # (no thread survives a fork; for the pid check's sake)
         self._fresh()
         if self.state is State.RUNNING:

@@ -1,6 +1,6 @@
 """The thread backend's rules, with an injected sender (no network): acceptance and bounds,
-per-visit order, parallelism, retries, the pipeline pause, bounded flush/shutdown, sync
-mode and capture. The same behaviour over real HTTP is in test_sandbox.py."""
+per-visit order, parallelism, retries, the pipeline pause, bounded flush/close, fork
+handling. The same behaviour over real HTTP is in test_sandbox.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from affy_middleware import delivery
 from affy_middleware._errors import (
     AffyNetworkError,
     AffyRateLimitError,
@@ -22,13 +21,11 @@ from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import (
     Backend,
-    InlineBackend,
     OffBackend,
-    ThreadBackend,
-    capture,
+    State,
     make_backend,
 )
-from affy_middleware.delivery.breaker import Breaker, RetryPolicy
+from affy_middleware.delivery.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
 
@@ -321,23 +318,6 @@ def test_outage_pauses_the_whole_pipeline(make: Callable[..., Backend]) -> None:
     assert len({e.event_id for e in rec.events}) == 40
 
 
-def test_breaker_only_the_probe_lengthens_the_pause() -> None:
-    policy = RetryPolicy(base=1.0, cap=100.0, failure_threshold=3, min_pause=0.0)
-    breaker = Breaker(policy, rand=lambda: 1.0)
-    for _ in range(3):
-        breaker.failure(0.0, probe=False, retry_after=None)
-    assert breaker.paused_until == 2.0 and breaker.level == 1
-    for _ in range(5):  # requests that were already out fail too
-        breaker.failure(0.1, probe=False, retry_after=None)
-    assert breaker.paused_until == 2.0
-    assert breaker.wait_time(2.5) is None and breaker.admit() is True  # the probe
-    assert breaker.wait_time(2.5) == 0.5  # others wait for its answer
-    breaker.failure(2.6, probe=True, retry_after=None)
-    assert breaker.paused_until == 2.6 + 4.0
-    breaker.success()
-    assert breaker.wait_time(7.0) is None and breaker.admit() is False
-
-
 def test_flush_and_shutdown_are_bounded_when_affy_hangs(
     make: Callable[..., Backend], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -380,63 +360,49 @@ def test_enqueue_after_shutdown_starts_again(make: Callable[..., Backend]) -> No
     assert [e.order_key for e in rec.events] == ["a", "b"]
 
 
-def test_sync_mode_sends_inline(make: Callable[..., Backend]) -> None:
-    rec = Recorder(fail=lambda e, n: AffyServerError("x", status_code=503) if n == 1 else None)
-    d = make(rec, delivery="sync")
-    assert d.submit(payment("a")) is True
-    assert len(rec.calls) == 2 and isinstance(d, InlineBackend) and d.blocks
-    assert d.stats()["sent"] == 1 and d.stats()["retried"] == 1
+def test_lifecycle(make: Callable[..., Backend]) -> None:
+    d = make(Recorder())
+    assert d.state is State.IDLE
+    assert d.submit(payment("a")) and d.state is State.RUNNING
+    d.close(2)
+    assert d.state is State.STOPPED
+    assert d.submit(payment("b")) and d.state is State.RUNNING  # starts again
+    d.close(2, final=True)
+    assert d.state is State.CLOSED
+    assert d.submit(payment("c")) is False and d.stats()["sent"] == 2
 
 
-def test_sync_mode_returns_false_and_never_raises(make: Callable[..., Backend]) -> None:
-    rec = Recorder(fail=lambda e, n: AffyValidationError("bad", status_code=400))
-    d = make(rec, delivery="sync")
-    assert d.submit(payment()) is False
-    assert d.stats()["dropped_rejected"] == 1
-    rec.fail = lambda e, n: RuntimeError("a bug in a sender")
-    assert d.submit(payment()) is False
+def test_close_while_other_threads_submit_and_flush(make: Callable[..., Backend]) -> None:
+    # close() empties the queue but keeps its lock and conditions: threads that submit or
+    # flush meanwhile (a request, a teardown flush) carry on, and nobody waits forever.
+    rec = Recorder(delay=0.001)
+    d = make(rec, max_in_flight=4)
+    stop = threading.Event()
 
+    def submitter(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            d.submit(payment(f"t{n}-{i % 5}"))
+            i += 1
 
-def test_sync_mode_gives_up_within_its_budget(make: Callable[..., Backend]) -> None:
-    rec = Recorder(fail=lambda e, n: AffyRateLimitError("slow", retry_after=30))
-    d = make(rec, delivery="sync", timeout=0.5, flush_timeout=0.5)
-    start = time.monotonic()
-    assert d.submit(payment()) is False
-    assert time.monotonic() - start < 0.5
-    assert d.stats()["dropped_unsent"] == 1
-    assert d.submit(payment()) is False  # paused: not even tried
-    assert len(rec.calls) == 1
+    def flusher() -> None:
+        while not stop.is_set():
+            d.flush(0.05)
 
-
-def test_capture_takes_events_instead_of_sending(settings: Settings) -> None:
-    with capture() as events:
-        assert delivery.backend_for(settings).submit(payment("a"))
-        assert delivery.backend_for(settings.replace(client_id=None)).submit(payment("b"))
-        assert delivery.flush(0.1)
-    assert [e.order_key for e in events] == ["a", "b"]
-    real = delivery.backend_for(settings)  # the capture is gone: the real backend again
-    assert isinstance(real, ThreadBackend) and real.stats()["enqueued"] == 0
-
-
-def test_module_level_functions_cover_every_backend(settings: Settings) -> None:
-    s = settings.replace(delivery="sync", api_url="http://127.0.0.1:9", timeout=0.2)
-    d = delivery.backend_for(s)
-    assert delivery.backend_for(s) is d and d.blocks
-    assert set(delivery.stats()) >= {
-        "enqueued",
-        "sent",
-        "retried",
-        "failed",
-        "dropped_queue_full",
-        "dropped_rejected",
-        "dropped_expired",
-        "dropped",
-        "queued",
-        "in_flight",
-        "spooled",
-    }
-    assert delivery.flush(0.5) is True
-    delivery.shutdown(0.5)
+    threads = [threading.Thread(target=submitter, args=(n,)) for n in range(3)]
+    threads.append(threading.Thread(target=flusher))
+    for t in threads:
+        t.start()
+    for _ in range(5):
+        d.close(0.2)
+    stop.set()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)
+    assert d.flush(5)
+    s = d.stats()
+    assert s["enqueued"] > 0 and s["queued"] == s["in_flight"] == 0
+    assert s["enqueued"] == s["sent"] + s["dropped_shutdown"]  # each one accounted for once
 
 
 def test_pid_check_resets_state_when_fork_hooks_did_not_run(

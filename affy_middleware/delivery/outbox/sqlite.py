@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import socket
 import sqlite3
 import threading
 import time
@@ -26,11 +25,13 @@ from typing import ParamSpec, TypeVar
 
 from ..._wire import Event
 from . import DEFAULT_LEASE, Outbox, OutboxError
+from .owners import host_identity, pid_alive
 
 __all__ = ["SqliteOutbox"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+
 #: Milliseconds a writer waits for another process's write lock before giving up.
 DEFAULT_BUSY_TIMEOUT_MS = 2000
 
@@ -48,33 +49,6 @@ CREATE TABLE IF NOT EXISTS affy_outbox (
 CREATE INDEX IF NOT EXISTS affy_outbox_owner ON affy_outbox (owner_token);
 CREATE INDEX IF NOT EXISTS affy_outbox_pid ON affy_outbox (owner_host, owner_pid);
 """
-
-
-def _host_identity() -> str:
-    """This host and pid namespace: a pid is only meaningful inside both."""
-    try:
-        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        namespace = "-"
-    return f"{socket.gethostname()}/{namespace}"
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return True
-    try:  # A killed child its parent has not reaped yet is a zombie: dead for us.
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
 
 
 def _wrapped(method: Callable[P, R]) -> Callable[P, R]:
@@ -107,7 +81,7 @@ class SqliteOutbox(Outbox):
     ) -> None:
         self.path = path
         self.lease = lease
-        self.host = _host_identity()
+        self.host = host_identity()
         self.pid = os.getpid()
         self.token = uuid.uuid4().hex
         #: When every row this handle holds was last known to be leased (time.time()).
@@ -279,7 +253,7 @@ class SqliteOutbox(Outbox):
             )
             if isinstance(pid, int)
         ]
-        return [pid for pid in pids if pid != self.pid and not _pid_alive(pid)]
+        return [pid for pid in pids if pid != self.pid and not pid_alive(pid)]
 
     # -- reading ----------------------------------------------------------------------
 
