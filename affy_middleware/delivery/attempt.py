@@ -62,12 +62,16 @@ class Rule(NamedTuple):
     matches: Callable[[BaseException], bool] | None
     verdict: Verdict
     #: A counter to bump besides ``failed`` (which every failure bumps), if any.
-    counter: str | None
+    counter: str | None = None
+    #: Whether the failure says AFFY is unwell (it then feeds the pipeline-wide pause), or
+    #: AFFY answered and only this event must wait (it backs off alone).
+    outage: bool = True
 
 
-#: How a failed send is classified, first match first. A new kind of "not yet" (a lead
-#: whose click AFFY has not seen yet) is one more row here, with its own counter.
-RULES: tuple[Rule, ...] = (Rule(is_retryable, Verdict.RETRY, None),)
+#: How a failed send is classified, first match first. A new kind of "not yet" is one
+#: more row: e.g. a lead refused because AFFY has not seen its click yet would be
+#: ``Rule(is_unknown_click, Verdict.RETRY, "waiting_for_click", outage=False)``.
+RULES: tuple[Rule, ...] = (Rule(is_retryable, Verdict.RETRY),)
 #: What a failure no rule matches means.
 OTHERWISE = Rule(None, Verdict.REJECTED, "dropped_rejected")
 
@@ -181,8 +185,13 @@ class Attempt:
         if rule.verdict is Verdict.REJECTED:
             self._rejected(event, exc, probe)
             return Outcome(Verdict.REJECTED, error=exc)
-        retry_after = retry_after_of(exc)
         now = time.monotonic()
+        if not rule.outage:  # AFFY answered: it is up; this event alone waits
+            with self._lock:
+                self._breaker.success()
+                self._gate.notify_all()
+            return Outcome(Verdict.RETRY, at=now + self.policy.backoff(attempts), error=exc)
+        retry_after = retry_after_of(exc)
         with self._lock:
             pauses = self._breaker.pauses
             self._breaker.failure(now, probe=probe, retry_after=retry_after)

@@ -13,7 +13,7 @@ import pytest
 from affy_middleware._client import AffyClient
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
-from affy_middleware.delivery.attempt import Attempt, Verdict, classify
+from affy_middleware.delivery.attempt import Attempt, Rule, Verdict, classify
 from affy_middleware.delivery.breaker import RetryPolicy
 from affy_middleware.delivery.counters import Counters
 from affy_middleware.delivery.logs import LogLimiter
@@ -163,3 +163,21 @@ def test_a_bug_in_the_sender_is_rejected_and_leaves_the_breaker_alone(
 )
 def test_classify_defaults_to_rejected(error: Exception, verdict: Verdict) -> None:
     assert classify(error).verdict is verdict
+
+
+def test_a_new_kind_of_not_yet_is_one_more_rule(
+    attempt_with: Callable[[Handler], Attempt],
+    counters: Counters,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # How issue 10's "lead before its click" slots in: a row in the table, nothing else.
+    from affy_middleware._errors import AffyNotFoundError
+    from affy_middleware.delivery import attempt as attempt_module
+
+    not_yet = Rule(lambda e: isinstance(e, AffyNotFoundError), Verdict.RETRY, outage=False)
+    monkeypatch.setattr(attempt_module, "RULES", (not_yet, *attempt_module.RULES))
+    attempt = attempt_with(answer(404))
+    outcomes = [attempt.run(payment(), attempts=n, probe=False) for n in range(5)]
+    assert {o.verdict for o in outcomes} == {Verdict.RETRY}
+    assert not attempt.paused  # AFFY answered every time: no pipeline pause
+    assert counters.snapshot()["dropped_rejected"] == 0
