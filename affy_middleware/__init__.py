@@ -8,7 +8,6 @@ Wrap the app, decorate the signup and checkout views::
 """
 
 from ._asgi import AffyASGIMiddleware
-from ._delivery import flush, shutdown, stats
 from ._errors import (
     AffyAPIError,
     AffyAuthError,
@@ -41,6 +40,7 @@ from .conversions import (
     track_payment,
     track_registration,
 )
+from .delivery import flush, shutdown, stats
 
 __version__ = "0.1.0"
 

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 
-from . import _delivery
+from . import delivery
 from ._resolution import resolve
 from ._settings import Settings
 from ._visit import REISSUE, Attribution, ConsentHook, Decision, Visit, _current
@@ -89,8 +89,6 @@ class AffyASGIMiddleware:
         shared = click[: len(os.path.commonprefix([click.decode(), session.decode()]))]
         self._needle = shared if len(shared) >= 4 else click
         self._other_needle: bytes | None = None if len(shared) >= 4 else session
-        # Inline delivery makes an HTTP call: keep it off the event loop.
-        self._inline = settings.delivery == "sync"
 
     def __repr__(self) -> str:
         return f"AffyASGIMiddleware({self.app!r}, settings={self.settings!r})"
@@ -184,13 +182,13 @@ class AffyASGIMiddleware:
 
     async def _enqueue(self, event: Any) -> None:
         try:
-            dispatcher = _delivery.dispatcher_for(self.settings)
-            if self._inline:
+            backend = delivery.backend_for(self.settings)
+            if backend.blocks:  # it sends inline: keep the HTTP call off the event loop
                 from anyio import to_thread
 
-                await to_thread.run_sync(dispatcher.enqueue, event)
+                await to_thread.run_sync(backend.submit, event)
             else:
-                dispatcher.enqueue(event)
+                backend.submit(event)
         except Exception:
             log_failure("enqueueing the click")
 
@@ -250,8 +248,8 @@ class AffyASGIMiddleware:
 
     def _flush_all(self, limit: float) -> bool:
         end = time.monotonic() + limit
-        own = _delivery.dispatcher_for(self.settings).flush(limit)
-        return _delivery.flush(max(0.0, end - time.monotonic())) and own
+        own = delivery.backend_for(self.settings).flush(limit)
+        return delivery.flush(max(0.0, end - time.monotonic())) and own
 
 
 def _cookie_header(headers: Any) -> str:

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from . import _delivery
+from . import delivery
 from ._resolution import resolve
 from ._settings import Settings
 from ._visit import REISSUE, Attribution, ConsentHook, Decision, _current
@@ -148,7 +148,7 @@ class AffyMiddleware:
             visit, cookies, event = decision
             if event is not None:
                 try:
-                    _delivery.dispatcher_for(self.settings).enqueue(event)
+                    delivery.backend_for(self.settings).submit(event)
                 except Exception:
                     log_failure("enqueueing the click")
             if cookies:

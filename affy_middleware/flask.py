@@ -22,7 +22,7 @@ from typing import Any
 
 from flask import Flask, has_request_context, request
 
-from . import _delivery
+from . import delivery
 from ._resolution import resolve
 from ._settings import ENV_VARS, Settings
 from ._settings_sources import read_option
@@ -86,7 +86,7 @@ class Affy:
             timeout = settings.flush_timeout
 
             def flush_events(exc: BaseException | None) -> None:
-                _delivery.dispatcher_for(settings).flush(timeout)
+                delivery.backend_for(settings).flush(timeout)
 
             app.teardown_request(flush_events)
 
@@ -99,7 +99,7 @@ class Affy:
             configured = read_option("flush_on_teardown", app.config)
             if configured is not None:
                 return bool(configured)
-        return settings.delivery == "sync"
+        return delivery.backend_for(settings).blocks
 
 
 def _flask_fields(

@@ -35,7 +35,7 @@ import pytest
 from . import _resolution
 from ._settings import Settings
 from ._wire import Event
-from ._worker import capture_stack
+from .delivery import CaptureBackend, installed
 
 __all__ = ["CapturedEvents", "affy_events"]
 
@@ -93,8 +93,5 @@ def affy_events(
     # Settings read from the environment before the test are read again (with the id).
     monkeypatch.setattr(_resolution, "_default", None)
     events = CapturedEvents()
-    capture_stack.append(events)
-    try:
+    with installed(CaptureBackend(events)):
         yield events
-    finally:
-        capture_stack.remove(events)

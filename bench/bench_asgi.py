@@ -43,7 +43,7 @@ from starlette.routing import Route  # noqa: E402
 from affy_middleware import (  # noqa: E402
     AffyASGIMiddleware,
     Settings,
-    _delivery,
+    delivery,
     identify,
     track_registration,
 )
@@ -151,7 +151,7 @@ async def landing_cookie(mw: AffyASGIMiddleware) -> str:
         if message["type"] == "http.response.start":
             cookies.extend(v.decode() for k, v in message["headers"] if k == b"set-cookie")
 
-    with _delivery.capture():
+    with delivery.capture():
         await mw(scope("/", query="ref=aff_demo"), receive, record)
     return "; ".join(c.split(";", 1)[0] for c in cookies)
 
@@ -197,9 +197,9 @@ async def overhead(n: int, repeats: int) -> list[str]:
         added = max(t[name] - t[base], 0.0)
         rows.append(f"| {name} | {us(added)} | {added / star * 100:5.2f} % | {budget} |")
     rows.append("")
-    stats = _delivery.dispatcher_for(settings).stats()
+    stats = delivery.backend_for(settings).stats()
     rows.append(f"(dispatcher stats after the run: {dict(stats)})")
-    _delivery.dispatcher_for(settings).shutdown(0.1)
+    delivery.backend_for(settings).close(0.1)
     return rows
 
 
@@ -251,7 +251,7 @@ async def disturbed(n: int, rounds: int) -> list[str]:
     finally:
         left.close()
         right.close()
-        _delivery.dispatcher_for(settings).shutdown(0.1)
+        delivery.backend_for(settings).close(0.1)
     return [
         f"In-process affiliate landing, timed alone, best of {rounds} x {n}: "
         f"back to back {us(added[False])}; with a served request's other work between "
@@ -295,8 +295,8 @@ def slow_affy(requests: int) -> list[str]:
         finally:
             server.should_exit = True
             thread.join(10)
-        queued = _delivery.dispatcher_for(settings).stats()
-        _delivery.dispatcher_for(settings).shutdown(0.1)
+        queued = delivery.backend_for(settings).stats()
+        delivery.backend_for(settings).close(0.1)
         return [
             f"Sandbox latency 2 s, {requests} requests each over keep-alive HTTP (uvicorn):",
             signup_summary(times),

@@ -27,9 +27,9 @@ from typing import Any
 
 import httpx
 
-from affy_middleware._delivery import Dispatcher
 from affy_middleware._settings import Settings
 from affy_middleware._wire import API_PATHS, Event, click_body, lead_value, payment_body
+from affy_middleware.delivery import make_backend
 
 API_KEY = "bench-key"
 
@@ -147,22 +147,22 @@ def bench_enqueue(sb: Sandbox) -> None:
     print(f"baseline Queue.put_nowait   {us(base_queue):7.2f} / {us(base_queue, 0.99):7.2f}")
 
     send, gate = blocked_sender()
-    d = Dispatcher(sb.settings(queue_size=n + 10, queue_bytes=1 << 30), send=send)
-    idle = per_call_ns(d.enqueue, events)
+    d = make_backend(sb.settings(queue_size=n + 10, queue_bytes=1 << 30), send=send)
+    idle = per_call_ns(d.submit, events)
     gate.set()
     d.flush(60)
-    d.shutdown(0.5)
+    d.close(0.5)
     print(
-        f"Dispatcher.enqueue (memory) {us(idle):7.2f} / {us(idle, 0.99):7.2f}"
+        f"submit (memory)             {us(idle):7.2f} / {us(idle, 0.99):7.2f}"
         f"   ratio to Queue.put_nowait {us(idle) / us(base_queue):.2f}"
     )
 
     sb.reset()
     live_events = [click(i) for i in range(n, n + 5000)]
-    d = Dispatcher(sb.settings(queue_size=n + 10, queue_bytes=1 << 30))
-    live = per_call_ns(d.enqueue, live_events)
+    d = make_backend(sb.settings(queue_size=n + 10, queue_bytes=1 << 30))
+    live = per_call_ns(d.submit, live_events)
     d.flush(60)
-    d.shutdown(1)
+    d.close(1)
     print(
         f"  ... while 8 senders post  {us(live):7.2f} / {us(live, 0.99):7.2f}"
         "   (GIL shared with the sender threads)"
@@ -171,17 +171,17 @@ def bench_enqueue(sb: Sandbox) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         send, gate = blocked_sender()
         spool_events = [click(i) for i in range(2 * n, 2 * n + 5000)]
-        d = Dispatcher(
+        d = make_backend(
             sb.settings(spool_path=os.path.join(tmp, "spool.sqlite"), queue_size=10_000),
             send=send,
         )
-        d.enqueue(click(-1))  # opens the file
-        spooled = per_call_ns(d.enqueue, spool_events)
+        d.submit(click(-1))  # opens the file
+        spooled = per_call_ns(d.submit, spool_events)
         gate.set()
         d.flush(60)
-        d.shutdown(0.5)
+        d.close(0.5)
     print(
-        f"Dispatcher.enqueue (spool)  {us(spooled):7.2f} / {us(spooled, 0.99):7.2f}"
+        f"submit (spool)              {us(spooled):7.2f} / {us(spooled, 0.99):7.2f}"
         "   (SQLite WAL insert + commit, synchronous=NORMAL)"
     )
     print(
@@ -219,13 +219,13 @@ def bench_throughput(sb: Sandbox) -> None:
     sb.reset()
     sb.faults(latency=latency)
     events = visit_events(100, 4)
-    d = Dispatcher(sb.settings(max_in_flight=in_flight))
+    d = make_backend(sb.settings(max_in_flight=in_flight))
     start = time.perf_counter()
     for e in events:
-        d.enqueue(e)
+        d.submit(e)
     ok = d.flush(120)
     elapsed = time.perf_counter() - start
-    d.shutdown(1)
+    d.close(1)
     got = sb.events()
     rate, ideal = len(events) / elapsed, in_flight / latency
     print(
@@ -250,16 +250,16 @@ def bench_throughput(sb: Sandbox) -> None:
         bare = n / (time.perf_counter() - start)
     sb.reset()
     ours_events = [click(i) for i in range(n, 2 * n)]
-    d = Dispatcher(sb.settings(max_in_flight=in_flight))
+    d = make_backend(sb.settings(max_in_flight=in_flight))
     start = time.perf_counter()
     for e in ours_events:
-        d.enqueue(e)
+        d.submit(e)
     ok = d.flush(120)
     ours = n / (time.perf_counter() - start)
-    d.shutdown(1)
+    d.close(1)
     delivered = sb.stats()["events"]
     print(
-        f"no added latency: bare keep-alive httpx loop {bare:.0f}/s; Dispatcher {ours:.0f}/s; "
+        f"no added latency: bare keep-alive httpx loop {bare:.0f}/s; thread backend {ours:.0f}/s; "
         f"ratio {ours / bare:.2f} (target >= 0.8: {'PASS' if ours >= 0.8 * bare else 'FAIL'}); "
         f"delivered {delivered}/{n}, flushed={ok}"
     )
@@ -275,7 +275,7 @@ def bench_memory(sb: Sandbox) -> None:
     settings = sb.settings()  # the defaults: 10,000 events / 16 MiB
     gc.collect()
     before = rss_mb()
-    d = Dispatcher(settings)
+    d = make_backend(settings)
     samples: list[int] = []
     peak = before
     n = 1_000_000
@@ -285,10 +285,10 @@ def bench_memory(sb: Sandbox) -> None:
         e = click(i)
         if i % 100 == 0:
             t = timer()
-            d.enqueue(e)
+            d.submit(e)
             samples.append(timer() - t)
         else:
-            d.enqueue(e)
+            d.submit(e)
         if i % 100_000 == 0:
             peak = max(peak, rss_mb())
     elapsed = time.perf_counter() - start
@@ -308,22 +308,22 @@ def bench_memory(sb: Sandbox) -> None:
         f"enqueue during the storm: median {us(samples):.2f} µs, p99 {us(samples, 0.99):.2f} µs, "
         f"max {max(samples) / 1000:.0f} µs"
     )
-    d.shutdown(0.2)
+    d.close(0.2)
 
     # The byte bound alone: a count bound too large to matter, the default 16 MiB.
     settings = sb.settings(queue_size=1_000_000)
     del d
     gc.collect()
-    d = Dispatcher(settings)
+    d = make_backend(settings)
     for i in range(300_000):
-        d.enqueue(click(i))
+        d.submit(click(i))
     stats = d.stats()
     print(
         f"byte bound only (queue_size=1e6, queue_bytes=16 MiB): 300,000 offered, accepted "
         f"{stats['enqueued']}, RSS {rss_mb():.1f} MB, {rss_mb() - before:.1f} MB above the "
         "section's start (the first queue's memory, freed, is reused)"
     )
-    d.shutdown(0.2)
+    d.close(0.2)
 
 
 # -- 4. the request's view -------------------------------------------------------------------------
@@ -341,12 +341,12 @@ def bench_request_view(sb: Sandbox) -> None:
             sb.url + API_PATHS["click"], json=e.body, headers={"Authorization": f"Bearer {API_KEY}"}
         )
         naive.append(time.perf_counter_ns() - start)
-    d = Dispatcher(sb.settings())
-    ours = per_call_ns(d.enqueue, [click(i) for i in range(100, 1100)])
+    d = make_backend(sb.settings())
+    ours = per_call_ns(d.submit, [click(i) for i in range(100, 1100)])
     d.flush(60)
-    d.shutdown(1)
+    d.close(1)
     print(
-        f"inline httpx.post: median {us(naive) / 1000:.1f} ms; Dispatcher.enqueue: median "
+        f"inline httpx.post: median {us(naive) / 1000:.1f} ms; submit: median "
         f"{us(ours):.2f} µs (p99 {us(ours, 0.99):.2f} µs); the request spends "
         f"{us(naive) / us(ours):,.0f}x less time"
     )
@@ -361,6 +361,10 @@ SECTIONS = {
 
 
 def main(argv: list[str]) -> None:
+    if any(arg in ("-h", "--help") for arg in argv) or not set(argv) <= set(SECTIONS):
+        print(__doc__.strip())
+        print(f"\nsections: {' '.join(SECTIONS)}")
+        raise SystemExit(0 if not set(argv) - {"-h", "--help"} - set(SECTIONS) else 2)
     chosen = argv or list(SECTIONS)
     print(
         f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, "

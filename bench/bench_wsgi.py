@@ -43,7 +43,7 @@ from werkzeug.test import EnvironBuilder  # noqa: E402
 
 from affy_middleware import (  # noqa: E402
     AffyMiddleware,
-    _delivery,
+    delivery,
     identify,
     track_registration,
 )
@@ -117,7 +117,7 @@ def measure(
                 if name.endswith("(events captured)"):
                     # The same work, but events go to a list instead of the dispatcher:
                     # the difference is the dispatcher's enqueue (diagnostic only).
-                    with _delivery.capture():
+                    with delivery.capture():
                         runs[name].append(timed(app, env, n))
                 else:
                     runs[name].append(timed(app, env, n))
@@ -208,9 +208,9 @@ def overhead(n: int, repeats: int) -> list[str]:
             f"OpenTelemetry adds {added[otel_name] / floor:6.1f}x what we add on "
             f"{ours_name.removeprefix('ours ')} (need ≥ {need}x)"
         )
-    stats = _delivery.dispatcher_for(settings).stats()
+    stats = delivery.backend_for(settings).stats()
     rows.append(f"(dispatcher stats after the run: {dict(stats)})")
-    _delivery.dispatcher_for(settings).shutdown(0.1)
+    delivery.backend_for(settings).close(0.1)
     return rows
 
 
@@ -220,7 +220,7 @@ def _landing_cookies(mw: AffyMiddleware) -> list[str]:
     def sr(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
         cookies.extend(v for k, v in headers if k == "Set-Cookie")
 
-    with _delivery.capture():
+    with delivery.capture():
         list(mw(environ("/", query="ref=aff_demo"), sr))
     return cookies
 
@@ -256,8 +256,8 @@ def slow_affy(requests: int) -> list[str]:
             server.shutdown()
             server.server_close()
             thread.join(10)
-        queued = _delivery.dispatcher_for(settings).stats()
-        _delivery.dispatcher_for(settings).shutdown(0.1)
+        queued = delivery.backend_for(settings).stats()
+        delivery.backend_for(settings).close(0.1)
         return [
             f"Sandbox latency 2 s, {requests} requests each over keep-alive HTTP:",
             f"{signup_summary(times)} (budget: within 1 ms)",

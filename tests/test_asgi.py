@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from affy_middleware import AffyASGIMiddleware, Settings, _delivery, _resolution, current_visit
+from affy_middleware import AffyASGIMiddleware, Settings, _resolution, current_visit, delivery
 from affy_middleware._visit import TOKEN, Attribution, Visit
 from affy_middleware.sandbox import SandboxServer
 
@@ -88,7 +88,7 @@ def set_cookies(message: Message) -> list[bytes]:
 
 @pytest.fixture
 def events() -> Iterator[list[Any]]:
-    with _delivery.capture() as captured:
+    with delivery.capture() as captured:
         yield captured
 
 
@@ -585,7 +585,7 @@ def test_shutdown_flush_is_bounded_when_affy_is_down() -> None:
 
     assert run(go()) == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
     assert loop_time[0] < 10  # bounded by flush_timeout (generous: shared CPUs)
-    _delivery.dispatcher_for(settings).shutdown(0.1)
+    delivery.backend_for(settings).close(0.1)
 
 
 # -- set-up and failures -----------------------------------------------------------------------
@@ -703,7 +703,7 @@ def test_enqueue_failure_is_logged_and_cookies_still_set(
         raise RuntimeError("AFFY down and a bug")
 
     monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
-    monkeypatch.setattr(_delivery, "dispatcher_for", broken)
+    monkeypatch.setattr(delivery, "backend_for", broken)
     with caplog.at_level(logging.ERROR, logger="affy_middleware"):
         response = run(get(AffyASGIMiddleware(hello, settings=SETTINGS), "/?ref=aff"))
     assert response.text == "hello" and len(ours(response)) == 3
@@ -714,7 +714,7 @@ def test_click_reaches_the_sandbox(sandbox: SandboxServer) -> None:
     mw = AffyASGIMiddleware(hello, settings=sandbox.settings())
     response = run(get(mw, "/landing?ref=aff_demo&utm_source=blog", Referer="https://blog.test/"))
     assert response.status_code == 200
-    assert _delivery.dispatcher_for(mw.settings).flush(10)
+    assert delivery.backend_for(mw.settings).flush(10)
     (click,) = sandbox.events("click")
     assert click["affiliate_reference"] == "aff_demo"
     assert click["body"]["source"] == "blog"

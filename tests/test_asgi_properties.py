@@ -24,7 +24,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from affy_middleware import AffyASGIMiddleware, Settings, _delivery, track_registration
+from affy_middleware import AffyASGIMiddleware, Settings, delivery, track_registration
 from affy_middleware._visit import TOKEN
 
 OUR_COOKIE = re.compile(OUR_COOKIE_PATTERN.encode())
@@ -127,7 +127,7 @@ def split(sent: list[dict[str, Any]]) -> tuple[list[Any], list[bytes]]:
 def test_status_body_and_headers_never_change(
     method: str, query: str, cookie: str, ua: str
 ) -> None:
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         tracked, error = call(TRACKED, method, "/", query, cookie, ua)
     bare, bare_error = call(BARE, method, "/", query, cookie, ua)
     assert error is None and bare_error is None
@@ -147,11 +147,11 @@ def test_status_body_and_headers_never_change(
 @given(cookie=messy, query=messy)
 def test_forged_or_oversized_cookies_are_ignored(cookie: str, query: str) -> None:
     header, forged, oversized = forged_cookies(cookie)
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         sent, error = call(TRACKED, "POST", "/signup", query, header, "Mozilla/5.0 Chrome/1")
     assert error is None and sent[0]["status"] == 201
     assert events == []  # not a referred visitor: nothing reported, nothing forwarded
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         landing, _ = call(TRACKED, "GET", "/", "ref=aff", header, "Mozilla/5.0 Chrome/1")
     assert landing[0]["status"] == 203
     (click,) = events
@@ -163,7 +163,7 @@ def test_forged_or_oversized_cookies_are_ignored(cookie: str, query: str) -> Non
 @given(ref=st.text(max_size=140), other=st.text(max_size=20))
 def test_no_header_injection_from_refs(ref: str, other: str) -> None:
     query = f"ref={quote(ref)}&utm_source={quote(other)}"
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         sent, _ = call(TRACKED, "GET", "/", query, "", "Mozilla/5.0 Chrome/1")
     ours = split(sent)[1]
     for value in ours:
@@ -177,7 +177,7 @@ def test_no_header_injection_from_refs(ref: str, other: str) -> None:
 
 @pytest.mark.parametrize("query", ["", "ref=aff"])
 def test_a_view_that_raises_still_raises(query: str) -> None:
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         tracked, error = call(TRACKED, "GET", "/boom", query, "", "Mozilla/5.0 Chrome/1")
     bare, bare_error = call(BARE, "GET", "/boom", query, "", "Mozilla/5.0 Chrome/1")
     assert type(error) is type(bare_error) is ValueError

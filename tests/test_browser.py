@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from werkzeug.serving import make_server
 
-from affy_middleware import _delivery
+from affy_middleware import delivery
 from affy_middleware.sandbox import SandboxServer
 from examples.flask_shop import create_app
 
@@ -119,7 +119,7 @@ def test_affiliate_visitor_signs_up_and_pays(
     page.wait_for_selector("#thanks")
     page.screenshot(path=str(ARTIFACTS / "5-thanks.png"))
 
-    assert _delivery.dispatcher_for(app.extensions["affy"].settings).flush(15)
+    assert delivery.backend_for(app.extensions["affy"].settings).flush(15)
     events = sandbox.events()
     assert [e["kind"] for e in events] == ["click", "registration", "payment"]
     click, registration, payment = events

@@ -13,7 +13,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.test import Client, EnvironBuilder
 
-from affy_middleware import AffyMiddleware, Settings, _delivery, _resolution, current_visit
+from affy_middleware import AffyMiddleware, Settings, _resolution, current_visit, delivery
 from affy_middleware._visit import TOKEN, Attribution, Visit
 from affy_middleware.sandbox import SandboxServer
 
@@ -65,7 +65,7 @@ def call(app: Any, env: Environ) -> tuple[Recorder, bytes]:
 
 @pytest.fixture
 def events() -> Iterator[list[Any]]:
-    with _delivery.capture() as captured:
+    with delivery.capture() as captured:
         yield captured
 
 
@@ -393,7 +393,7 @@ def test_enqueue_failure_is_logged_and_cookies_still_set(
         raise RuntimeError("AFFY down and a bug")
 
     monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
-    monkeypatch.setattr(_delivery, "dispatcher_for", broken)
+    monkeypatch.setattr(delivery, "backend_for", broken)
     with caplog.at_level(logging.ERROR, logger="affy_middleware"):
         rec, body = call(AffyMiddleware(hello, settings=SETTINGS), environ("/", "ref=aff"))
     assert body == b"hello" and len(rec.cookies()) == 3
@@ -407,7 +407,7 @@ def test_click_reaches_the_sandbox(sandbox: SandboxServer) -> None:
         headers={"User-Agent": CHROME, "Referer": "https://blog.test/"},
     )
     assert response.status_code == 200
-    assert _delivery.dispatcher_for(mw.settings).flush(10)
+    assert delivery.backend_for(mw.settings).flush(10)
     (click,) = sandbox.events("click")
     assert click["affiliate_reference"] == "aff_demo"
     assert click["body"]["source"] == "blog"

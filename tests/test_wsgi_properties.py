@@ -17,7 +17,7 @@ from flask import Flask, request
 from hypothesis import given
 from hypothesis import strategies as st
 
-from affy_middleware import Settings, _delivery, track_registration
+from affy_middleware import Settings, delivery, track_registration
 from affy_middleware._visit import (
     REISSUE,
     TOKEN,
@@ -89,7 +89,7 @@ def ours(response: Any) -> list[str]:
 def test_status_body_and_headers_never_change(
     method: str, query: str, cookie: str, ua: str
 ) -> None:
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         tracked = call(TRACKED, method, "/", query, cookie, ua)
     bare = call(BARE, method, "/", query, cookie, ua)
     assert tracked.status == bare.status and tracked.data == bare.data
@@ -110,11 +110,11 @@ def test_status_body_and_headers_never_change(
 @given(cookie=messy, query=messy)
 def test_forged_or_oversized_cookies_are_ignored(cookie: str, query: str) -> None:
     header, forged, oversized = forged_cookies(cookie)
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         response = call(TRACKED, "POST", "/signup", query, header, "Mozilla/5.0 Chrome/1")
     assert response.status_code == 201
     assert events == []  # not a referred visitor: nothing reported, nothing forwarded
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         landing = call(TRACKED, "GET", "/", "ref=aff", header, "Mozilla/5.0 Chrome/1")
     assert landing.status_code == 203
     (click,) = events
@@ -128,7 +128,7 @@ def test_no_header_injection_from_refs(ref: str, other: str) -> None:
     from urllib.parse import quote
 
     query = f"ref={quote(ref)}&utm_source={quote(other)}"
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         response = call(TRACKED, "GET", "/", query, "", "Mozilla/5.0 Chrome/1")
     for value in ours(response):
         assert OUR_COOKIE.match(value), value
@@ -140,7 +140,7 @@ def test_no_header_injection_from_refs(ref: str, other: str) -> None:
 
 
 def test_a_view_that_raises_still_raises() -> None:
-    with _delivery.capture() as events:
+    with delivery.capture() as events:
         tracked = call(TRACKED, "GET", "/boom", "ref=aff", "", "Mozilla/5.0 Chrome/1")
     bare = call(BARE, "GET", "/boom", "ref=aff", "", "Mozilla/5.0 Chrome/1")
     assert tracked.status_code == bare.status_code == 500

@@ -10,7 +10,7 @@ import secrets
 import sys
 from typing import Any
 
-from .. import _delivery, flush, report_payment, report_registration, shutdown, stats
+from .. import delivery, flush, report_payment, report_registration, shutdown, stats
 from .._errors import AffyAPIError, AffyConfigError
 from .._resolution import configure_default
 from .._settings import Settings
@@ -117,7 +117,7 @@ class _SendTest:
         try:
             before = dict(stats())
             accepted = self._queue()
-            if not all(accepted) and self.settings.delivery == "thread":
+            if not all(accepted) and not delivery.backend_for(self.settings).blocks:
                 raise Failure("the delivery queue did not accept the test events", None)
             delivered = flush(self.args.wait)
             after = dict(stats())
@@ -147,9 +147,9 @@ class _SendTest:
     def _queue(self) -> list[bool]:
         args, session_id, settings = self.args, self.session_id, self.settings
         # A click is the middleware's to report (no public call makes one): it goes straight
-        # to the dispatcher the middleware would use; the conversions go the public way, with
+        # to the backend the middleware would use; the conversions go the public way, with
         # these settings as the default for work outside a request.
-        dispatcher = _delivery.dispatcher_for(settings)
+        backend = delivery.backend_for(settings)
         configure_default(settings)
         click = Event(
             kind="click",
@@ -164,7 +164,7 @@ class _SendTest:
             ),
             order_key=session_id,
         )
-        accepted = [dispatcher.enqueue(click)]
+        accepted = [backend.submit(click)]
         self.step("click", f"queued (affiliate {args.affiliate}, session {session_id})")
         accepted.append(
             report_registration(

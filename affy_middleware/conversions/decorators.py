@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 
 import anyio.to_thread
 
+from .. import delivery
 from .._visit import _current
 from .._wire import lead_value
 from .._wsgi import log_failure
@@ -111,7 +112,7 @@ def _wrap(view: F, after: Callable[[Any, tuple[Any, ...], dict[str, Any]], None]
         async def async_view(*args: Any, **kwargs: Any) -> Any:
             result = await view(*args, **kwargs)
             try:
-                if settings_for(_current.get()).delivery == "sync":
+                if delivery.backend_for(settings_for(_current.get())).blocks:
                     # Sync delivery sends before returning: do it on a worker thread (the
                     # context, and so the visit, goes along) so the event loop keeps serving.
                     await anyio.to_thread.run_sync(functools.partial(after, result, args, kwargs))

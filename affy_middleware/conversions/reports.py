@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .. import _delivery, _resolution
+from .. import _resolution, delivery
 from .._settings import Settings
 from .._visit import Visit, current_visit, is_token
 from .._wire import Event, lead_value, payment_body, registration_body, registration_lead_body
@@ -68,7 +68,7 @@ def settings_for(visit: Visit | None) -> Settings:
 
 def submit(settings: Settings, event: Event) -> bool:
     """Hand the event to delivery; True when accepted."""
-    return _delivery.dispatcher_for(settings).enqueue(event)
+    return delivery.backend_for(settings).submit(event)
 
 
 def registration_event(

@@ -18,8 +18,8 @@ from werkzeug.wrappers import Request, Response
 from affy_middleware import (
     AffyMiddleware,
     Settings,
-    _delivery,
     _resolution,
+    delivery,
     identify,
     report_payment,
     report_registration,
@@ -55,7 +55,7 @@ def request(
 
 @pytest.fixture
 def events() -> Iterator[list[Event]]:
-    with _delivery.capture() as captured:
+    with delivery.capture() as captured:
         yield captured
 
 
@@ -387,7 +387,7 @@ def test_enqueue_failure_is_logged_and_view_result_returned(
     def down(settings: Settings) -> Any:
         raise ConnectionError("AFFY down")
 
-    monkeypatch.setattr(_delivery, "dispatcher_for", down)
+    monkeypatch.setattr(delivery, "backend_for", down)
 
     @track_payment(value=1)
     def checkout() -> tuple[str, int]:

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 
 from affy_middleware import Settings, identify, track_registration
-from affy_middleware._delivery import capture
 from affy_middleware._visit import Visit, reset_current_visit, set_current_visit
 from affy_middleware._wire import Event
 from affy_middleware.conversions import register_field_source
+from affy_middleware.delivery import capture
 
 PRELUDE = """
 import json, sys
 from affy_middleware import Settings
-from affy_middleware._delivery import capture
+from affy_middleware.delivery import capture
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
 SETTINGS = Settings(client_id=1, api_url="http://127.0.0.1:9")
 """

@@ -32,8 +32,8 @@ from affy_middleware import (  # noqa: E402
     AffyConfigError,
     AffyMiddleware,
     Settings,
-    _delivery,
     current_visit,
+    delivery,
     identify,
     track_registration,
 )
@@ -71,7 +71,7 @@ def shop() -> Iterator[None]:
 
 @pytest.fixture
 def events() -> Iterator[list[Event]]:
-    with _delivery.capture() as captured:
+    with delivery.capture() as captured:
         yield captured
 
 

@@ -20,8 +20,8 @@ from starlette.routing import Route
 from affy_middleware import (
     AffyASGIMiddleware,
     Settings,
-    _delivery,
     current_visit,
+    delivery,
     identify,
     set_lead_value,
     track_payment,
@@ -39,7 +39,7 @@ SETTINGS = Settings(client_id=5, api_url="http://127.0.0.1:9")
 
 @pytest.fixture
 def events() -> Iterator[list[Event]]:
-    with _delivery.capture() as captured:
+    with delivery.capture() as captured:
         yield captured
 
 
@@ -350,7 +350,7 @@ def test_shop_against_the_sandbox(sandbox: SandboxServer) -> None:
 
     # The endpoint flushes every queue of the process (other tests' too); ours first.
     assert isinstance(asyncio.run(flush()).json()["delivered"], bool)
-    assert _delivery.dispatcher_for(Settings.from_mapping(config)).flush(10)
+    assert delivery.backend_for(Settings.from_mapping(config)).flush(10)
     kinds = [(e["kind"], e["affiliate_reference"]) for e in sandbox.events()]
     assert kinds == [("click", "aff_demo"), ("registration", "aff_demo"), ("payment", "aff_demo")]
     assert sandbox.events("payment")[0]["body"]["leadValue"] == Decimal("99.00")

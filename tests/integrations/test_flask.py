@@ -13,8 +13,8 @@ from affy_middleware import (
     AffyConfigError,
     AffyMiddleware,
     Settings,
-    _delivery,
     current_visit,
+    delivery,
     identify,
     track_registration,
 )
@@ -29,7 +29,7 @@ UA = {"User-Agent": CHROME}
 
 @pytest.fixture
 def events() -> Iterator[list[Event]]:
-    with _delivery.capture() as captured:
+    with delivery.capture() as captured:
         yield captured
 
 
@@ -222,7 +222,7 @@ def test_shop_against_the_sandbox(sandbox: SandboxServer) -> None:
     )
     client.post("/checkout", data={"card": "4242424242424242"}, headers=UA)
     settings = app.extensions["affy"].settings
-    assert _delivery.dispatcher_for(settings).flush(10)
+    assert delivery.backend_for(settings).flush(10)
     kinds = [(e["kind"], e["affiliate_reference"]) for e in sandbox.events()]
     assert kinds == [
         ("click", "partner42"),
@@ -274,6 +274,6 @@ def test_affy_down_leaves_the_shop_untouched(sandbox: SandboxServer) -> None:
     assert paid.status_code == 302 and paid.location == "/thanks"
     assert sandbox.events() == []
     # Delivery keeps retrying in the background; a bounded flush gives up, nothing raises.
-    dispatcher = _delivery.dispatcher_for(app.extensions["affy"].settings)
-    assert dispatcher.flush(0.5) is False
-    dispatcher.shutdown(0.2)  # don't leave retries for the exit-time flush
+    backend = delivery.backend_for(app.extensions["affy"].settings)
+    assert backend.flush(0.5) is False
+    backend.close(0.2)  # don't leave retries for the exit-time flush

@@ -20,8 +20,8 @@ from werkzeug.test import Client  # noqa: E402
 from affy_middleware import (  # noqa: E402
     AffyMiddleware,
     Settings,
-    _delivery,  # noqa: E402
     current_visit,
+    delivery,  # noqa: E402
     track_registration,
 )
 from affy_middleware._wire import Event  # noqa: E402
@@ -60,7 +60,7 @@ def client() -> Iterator[Client]:
 
 @pytest.fixture
 def events() -> Iterator[list[Event]]:
-    with _delivery.capture() as captured:
+    with delivery.capture() as captured:
         yield captured
 
 

@@ -1,6 +1,6 @@
-"""The Dispatcher's own rules, with an injected sender (no network): acceptance and bounds,
-per-visit order, parallelism, retries, the pipeline pause, bounded flush/shutdown, sync
-mode and capture. The same behaviour over real HTTP is in test_delivery_sandbox.py."""
+"""The thread backend's rules, with an injected sender (no network): acceptance and bounds,
+per-visit order, parallelism, retries, the pipeline pause, bounded flush/close, fork
+handling. The same behaviour over real HTTP is in test_sandbox.py."""
 
 from __future__ import annotations
 
@@ -11,17 +11,21 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from affy_middleware import _delivery
-from affy_middleware._delivery import Dispatcher, capture
 from affy_middleware._errors import (
     AffyNetworkError,
     AffyRateLimitError,
     AffyServerError,
     AffyValidationError,
 )
-from affy_middleware._retry import Breaker, RetryPolicy
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware.delivery import (
+    Backend,
+    OffBackend,
+    State,
+    make_backend,
+)
+from affy_middleware.delivery.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
 
@@ -77,28 +81,28 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def made() -> Iterator[list[Dispatcher]]:
-    dispatchers: list[Dispatcher] = []
-    yield dispatchers
-    for d in dispatchers:
-        d.shutdown(0.5)
+def made() -> Iterator[list[Backend]]:
+    backends: list[Backend] = []
+    yield backends
+    for d in backends:
+        d.close(0.5)
 
 
 @pytest.fixture
-def make(made: list[Dispatcher], settings: Settings) -> Callable[..., Dispatcher]:
-    def factory(send: Recorder, policy: RetryPolicy = FAST, **changes: object) -> Dispatcher:
-        d = Dispatcher(settings.replace(**changes), send=send, retry_policy=policy)
+def make(made: list[Backend], settings: Settings) -> Callable[..., Backend]:
+    def factory(send: Recorder, policy: RetryPolicy = FAST, **changes: object) -> Backend:
+        d = make_backend(settings.replace(**changes), send=send, retry_policy=policy)
         made.append(d)
         return d
 
     return factory
 
 
-def test_delivers_each_event_once_and_counts(make: Callable[..., Dispatcher]) -> None:
+def test_delivers_each_event_once_and_counts(make: Callable[..., Backend]) -> None:
     rec = Recorder()
     d = make(rec)
     events = [payment(f"s{i}") for i in range(50)]
-    assert all(d.enqueue(e) for e in events)
+    assert all(d.submit(e) for e in events)
     assert d.flush(5)
     assert sorted(e.event_id for e in rec.events) == sorted(e.event_id for e in events)
     s = d.stats()
@@ -129,34 +133,34 @@ def test_delivers_each_event_once_and_counts(make: Callable[..., Dispatcher]) ->
     ],
 )
 def test_inactive_settings_accept_nothing(
-    make: Callable[..., Dispatcher], changes: dict[str, object]
+    make: Callable[..., Backend], changes: dict[str, object]
 ) -> None:
     rec = Recorder()
     d = make(rec, **changes)
-    assert d.enqueue(payment()) is False
+    assert d.submit(payment()) is False
     assert d.flush(1)
     assert rec.calls == []
     assert d.stats()["enqueued"] == 0
-    assert d._gen.threads == []  # no thread started for nothing
+    assert isinstance(d, OffBackend)  # no thread started for nothing
 
 
-def test_worker_starts_lazily(make: Callable[..., Dispatcher]) -> None:
+def test_worker_starts_lazily(make: Callable[..., Backend]) -> None:
     rec = Recorder()
     d = make(rec)
-    assert d._gen.threads == []
-    d.enqueue(payment())
-    assert len(d._gen.threads) == 1 and d._gen.threads[0].daemon
+    assert d.threads == []
+    d.submit(payment())
+    assert len(d.threads) == 1 and d.threads[0].daemon
     assert d.flush(2)
 
 
 def test_queue_bound_by_count_drops_and_logs_once(
-    make: Callable[..., Dispatcher], caplog: pytest.LogCaptureFixture
+    make: Callable[..., Backend], caplog: pytest.LogCaptureFixture
 ) -> None:
     rec = Recorder()
     rec.release.clear()  # AFFY hangs: nothing leaves the queue
     d = make(rec, queue_size=5)
     caplog.set_level(logging.WARNING, "affy_middleware")
-    results = [d.enqueue(payment(f"s{i}")) for i in range(12)]
+    results = [d.submit(payment(f"s{i}")) for i in range(12)]
     assert results == [True] * 5 + [False] * 7
     s = d.stats()
     assert s["dropped_queue_full"] == 7 and s["dropped"] == 7
@@ -167,25 +171,25 @@ def test_queue_bound_by_count_drops_and_logs_once(
     assert len(rec.calls) == 5
 
 
-def test_queue_bound_by_bytes(make: Callable[..., Dispatcher]) -> None:
+def test_queue_bound_by_bytes(make: Callable[..., Backend]) -> None:
     rec = Recorder()
     rec.release.clear()
     d = make(rec, queue_bytes=5000)  # room for two events of ~2.2 kB
     big = Event(kind="click", body={"clientId": 1, "userAgent": "x" * 1500}, order_key="v")
-    assert d.enqueue(big) and d.enqueue(Event(kind="click", body=dict(big.body)))
-    assert d.enqueue(Event(kind="click", body=dict(big.body))) is False
+    assert d.submit(big) and d.submit(Event(kind="click", body=dict(big.body)))
+    assert d.submit(Event(kind="click", body=dict(big.body))) is False
     assert d.stats()["dropped_queue_full"] == 1
     rec.release.set()
     assert d.flush(5)
 
 
-def test_enqueue_never_raises(make: Callable[..., Dispatcher]) -> None:
+def test_enqueue_never_raises(make: Callable[..., Backend]) -> None:
     d = make(Recorder())
     broken = Event(kind="click", body=None)  # type: ignore[arg-type]
-    assert d.enqueue(broken) is False
+    assert d.submit(broken) is False
 
 
-def test_per_visit_order_with_parallel_visits(make: Callable[..., Dispatcher]) -> None:
+def test_per_visit_order_with_parallel_visits(make: Callable[..., Backend]) -> None:
     rec = Recorder(delay=0.005)
     d = make(rec, max_in_flight=4)
     sent_order: list[Event] = []
@@ -193,7 +197,7 @@ def test_per_visit_order_with_parallel_visits(make: Callable[..., Dispatcher]) -
         for visit in range(8):
             event = Event(kind="click", body={"step": step, "visit": visit}, order_key=f"v{visit}")
             sent_order.append(event)
-            assert d.enqueue(event)
+            assert d.submit(event)
     assert d.flush(10)
     for visit in range(8):
         steps = [e.body["step"] for e in rec.events if e.body["visit"] == visit]
@@ -201,7 +205,7 @@ def test_per_visit_order_with_parallel_visits(make: Callable[..., Dispatcher]) -
     assert 1 < rec.max_active <= 4
 
 
-def test_same_visit_never_in_flight_twice(make: Callable[..., Dispatcher]) -> None:
+def test_same_visit_never_in_flight_twice(make: Callable[..., Backend]) -> None:
     in_flight: set[str] = set()
     overlap: list[str] = []
     lock = threading.Lock()
@@ -224,18 +228,18 @@ def test_same_visit_never_in_flight_twice(make: Callable[..., Dispatcher]) -> No
     rec = Checking(fail=fail, delay=0.002)
     d = make(rec, max_in_flight=8)
     for i in range(60):
-        d.enqueue(Event(kind="click", body={"i": i}, order_key=f"v{i % 3}"))
+        d.submit(Event(kind="click", body={"i": i}, order_key=f"v{i % 3}"))
     assert d.flush(10)
     assert overlap == []
     assert len(rec.calls) == 60
 
 
-def test_retries_with_the_same_event_then_succeeds(make: Callable[..., Dispatcher]) -> None:
+def test_retries_with_the_same_event_then_succeeds(make: Callable[..., Backend]) -> None:
     errors = [AffyNetworkError("refused"), AffyServerError("boom", status_code=502)]
     rec = Recorder(fail=lambda e, n: errors[n - 1] if n <= len(errors) else None)
     d = make(rec)
     event = payment()
-    assert d.enqueue(event)
+    assert d.submit(event)
     assert d.flush(5)
     assert [e.event_id for e in rec.events] == [event.event_id] * 3  # same Idempotency-Key
     s = d.stats()
@@ -253,14 +257,14 @@ def test_retries_with_the_same_event_then_succeeds(make: Callable[..., Dispatche
     ],
 )
 def test_4xx_is_dropped_counted_logged_once_and_the_queue_moves_on(
-    make: Callable[..., Dispatcher], caplog: pytest.LogCaptureFixture, error: Exception
+    make: Callable[..., Backend], caplog: pytest.LogCaptureFixture, error: Exception
 ) -> None:
     bad = {"bad1", "bad2", "bad3"}
     rec = Recorder(fail=lambda e, n: error if e.order_key in bad else None)
     d = make(rec)
     caplog.set_level(logging.WARNING, "affy_middleware")
     for key in ["bad1", "ok1", "bad2", "ok2", "bad3", "ok3"]:
-        d.enqueue(payment(key))
+        d.submit(payment(key))
     assert d.flush(5)
     assert len(rec.calls) == 6  # never retried
     s = d.stats()
@@ -269,31 +273,31 @@ def test_4xx_is_dropped_counted_logged_once_and_the_queue_moves_on(
     assert len(logged) == 1 and error.message in logged[0]  # type: ignore[attr-defined]
 
 
-def test_events_older_than_the_deadline_are_given_up(make: Callable[..., Dispatcher]) -> None:
+def test_events_older_than_the_deadline_are_given_up(make: Callable[..., Backend]) -> None:
     rec = Recorder()
     d = make(rec, retry_deadline=1.0)
     old = payment(created_at=time.time() - 5)
-    d.enqueue(old)
-    d.enqueue(payment("fresh"))
+    d.submit(old)
+    d.submit(payment("fresh"))
     assert d.flush(5)
     assert [e.order_key for e in rec.events] == ["fresh"]
     assert d.stats()["dropped_expired"] == 1
 
 
-def test_retry_after_holds_back_every_request(make: Callable[..., Dispatcher]) -> None:
+def test_retry_after_holds_back_every_request(make: Callable[..., Backend]) -> None:
     rec = Recorder(
         fail=lambda e, n: AffyRateLimitError("slow", retry_after=0.6) if n == 1 else None
     )
     d = make(rec, max_in_flight=1)
     for i in range(4):
-        d.enqueue(payment(f"s{i}"))
+        d.submit(payment(f"s{i}"))
     assert d.flush(5)
     times = [t for t, _ in rec.calls]
     assert len(times) == 5
     assert min(times[1:]) - times[0] >= 0.6
 
 
-def test_outage_pauses_the_whole_pipeline(make: Callable[..., Dispatcher]) -> None:
+def test_outage_pauses_the_whole_pipeline(make: Callable[..., Backend]) -> None:
     down = threading.Event()
     down.set()
     rec = Recorder(
@@ -302,7 +306,7 @@ def test_outage_pauses_the_whole_pipeline(make: Callable[..., Dispatcher]) -> No
     policy = RetryPolicy(base=0.1, cap=0.4, failure_threshold=3, min_pause=0.05)
     d = make(rec, policy, max_in_flight=8)
     for i in range(40):
-        d.enqueue(payment(f"s{i}"))
+        d.submit(payment(f"s{i}"))
     assert d.flush(1.5) is False  # AFFY is down for this whole window
     during = len(rec.calls)
     # Without the pause: 8 threads x (1.5 s / ~0.1 s backoff) = 100+ requests.
@@ -314,128 +318,95 @@ def test_outage_pauses_the_whole_pipeline(make: Callable[..., Dispatcher]) -> No
     assert len({e.event_id for e in rec.events}) == 40
 
 
-def test_breaker_only_the_probe_lengthens_the_pause() -> None:
-    policy = RetryPolicy(base=1.0, cap=100.0, failure_threshold=3, min_pause=0.0)
-    breaker = Breaker(policy, rand=lambda: 1.0)
-    for _ in range(3):
-        breaker.failure(0.0, probe=False, retry_after=None)
-    assert breaker.paused_until == 2.0 and breaker.level == 1
-    for _ in range(5):  # requests that were already out fail too
-        breaker.failure(0.1, probe=False, retry_after=None)
-    assert breaker.paused_until == 2.0
-    assert breaker.wait_time(2.5) is None and breaker.admit() is True  # the probe
-    assert breaker.wait_time(2.5) == 0.5  # others wait for its answer
-    breaker.failure(2.6, probe=True, retry_after=None)
-    assert breaker.paused_until == 2.6 + 4.0
-    breaker.success()
-    assert breaker.wait_time(7.0) is None and breaker.admit() is False
-
-
 def test_flush_and_shutdown_are_bounded_when_affy_hangs(
-    make: Callable[..., Dispatcher], caplog: pytest.LogCaptureFixture
+    make: Callable[..., Backend], caplog: pytest.LogCaptureFixture
 ) -> None:
     rec = Recorder()
     rec.release.clear()
     d = make(rec)
     for i in range(5):
-        d.enqueue(payment(f"s{i}"))
+        d.submit(payment(f"s{i}"))
     start = time.monotonic()
     assert d.flush(0.3) is False
-    d.shutdown(0.3)
+    d.close(0.3)
     assert time.monotonic() - start < 1.5
     assert d.stats()["dropped_shutdown"] >= 4  # the one in flight belongs to its thread
     assert any("not delivered at shutdown" in r.getMessage() for r in caplog.records)
     rec.release.set()
 
 
-def test_shutdown_interrupts_a_backoff(make: Callable[..., Dispatcher]) -> None:
+def test_shutdown_interrupts_a_backoff(make: Callable[..., Backend]) -> None:
     slow = RetryPolicy(base=30.0, cap=30.0, failure_threshold=100)
     rec = Recorder(
         fail=lambda e, n: AffyServerError("x", status_code=500),
     )
     d = make(rec, slow)
-    d.enqueue(payment())
-    thread = d._gen.threads[0]
+    d.submit(payment())
+    thread = d.threads[0]
     assert d.flush(0.2) is False  # now in its 0-30 s backoff (or retrying)
     start = time.monotonic()
-    d.shutdown(0.3)
+    d.close(0.3)
     thread.join(2.0)
     assert not thread.is_alive() and time.monotonic() - start < 1.0
 
 
-def test_enqueue_after_shutdown_starts_again(make: Callable[..., Dispatcher]) -> None:
+def test_enqueue_after_shutdown_starts_again(make: Callable[..., Backend]) -> None:
     rec = Recorder()
     d = make(rec)
-    d.enqueue(payment("a"))
-    d.shutdown(2)
-    assert d.enqueue(payment("b"))
+    d.submit(payment("a"))
+    d.close(2)
+    assert d.submit(payment("b"))
     assert d.flush(2)
     assert [e.order_key for e in rec.events] == ["a", "b"]
 
 
-def test_sync_mode_sends_inline(make: Callable[..., Dispatcher]) -> None:
-    rec = Recorder(fail=lambda e, n: AffyServerError("x", status_code=503) if n == 1 else None)
-    d = make(rec, delivery="sync")
-    assert d.enqueue(payment("a")) is True
-    assert len(rec.calls) == 2 and d._gen.threads == []
-    assert d.stats()["sent"] == 1 and d.stats()["retried"] == 1
+def test_lifecycle(make: Callable[..., Backend]) -> None:
+    d = make(Recorder())
+    assert d.state is State.IDLE
+    assert d.submit(payment("a")) and d.state is State.RUNNING
+    d.close(2)
+    assert d.state is State.STOPPED
+    assert d.submit(payment("b")) and d.state is State.RUNNING  # starts again
+    d.close(2, final=True)
+    assert d.state is State.CLOSED
+    assert d.submit(payment("c")) is False and d.stats()["sent"] == 2
 
 
-def test_sync_mode_returns_false_and_never_raises(make: Callable[..., Dispatcher]) -> None:
-    rec = Recorder(fail=lambda e, n: AffyValidationError("bad", status_code=400))
-    d = make(rec, delivery="sync")
-    assert d.enqueue(payment()) is False
-    assert d.stats()["dropped_rejected"] == 1
-    rec.fail = lambda e, n: RuntimeError("a bug in a sender")
-    assert d.enqueue(payment()) is False
+def test_close_while_other_threads_submit_and_flush(make: Callable[..., Backend]) -> None:
+    # close() empties the queue but keeps its lock and conditions: threads that submit or
+    # flush meanwhile (a request, a teardown flush) carry on, and nobody waits forever.
+    rec = Recorder(delay=0.001)
+    d = make(rec, max_in_flight=4)
+    stop = threading.Event()
 
+    def submitter(n: int) -> None:
+        i = 0
+        while not stop.is_set():
+            d.submit(payment(f"t{n}-{i % 5}"))
+            i += 1
 
-def test_sync_mode_gives_up_within_its_budget(make: Callable[..., Dispatcher]) -> None:
-    rec = Recorder(fail=lambda e, n: AffyRateLimitError("slow", retry_after=30))
-    d = make(rec, delivery="sync", timeout=0.5, flush_timeout=0.5)
-    start = time.monotonic()
-    assert d.enqueue(payment()) is False
-    assert time.monotonic() - start < 0.5
-    assert d.stats()["dropped_unsent"] == 1
-    assert d.enqueue(payment()) is False  # paused: not even tried
-    assert len(rec.calls) == 1
+    def flusher() -> None:
+        while not stop.is_set():
+            d.flush(0.05)
 
-
-def test_capture_takes_events_instead_of_sending(make: Callable[..., Dispatcher]) -> None:
-    rec = Recorder()
-    d = make(rec)
-    inactive = make(rec, client_id=None)
-    with capture() as events:
-        assert d.enqueue(payment("a"))
-        assert inactive.enqueue(payment("b"))
-        assert _delivery.flush(0.1)
-    assert [e.order_key for e in events] == ["a", "b"]
-    assert rec.calls == [] and d.stats()["enqueued"] == 0
-
-
-def test_module_level_functions_cover_every_dispatcher(settings: Settings) -> None:
-    s = settings.replace(delivery="sync", api_url="http://127.0.0.1:9", timeout=0.2)
-    d = _delivery.dispatcher_for(s)
-    assert _delivery.dispatcher_for(s) is d
-    assert set(_delivery.stats()) >= {
-        "enqueued",
-        "sent",
-        "retried",
-        "failed",
-        "dropped_queue_full",
-        "dropped_rejected",
-        "dropped_expired",
-        "dropped",
-        "queued",
-        "in_flight",
-        "spooled",
-    }
-    assert _delivery.flush(0.5) is True
-    _delivery.shutdown(0.5)
+    threads = [threading.Thread(target=submitter, args=(n,)) for n in range(3)]
+    threads.append(threading.Thread(target=flusher))
+    for t in threads:
+        t.start()
+    for _ in range(5):
+        d.close(0.2)
+    stop.set()
+    for t in threads:
+        t.join(5)
+    assert not any(t.is_alive() for t in threads)
+    assert d.flush(5)
+    s = d.stats()
+    assert s["enqueued"] > 0 and s["queued"] == s["in_flight"] == 0
+    assert s["enqueued"] == s["sent"] + s["dropped_shutdown"]  # each one accounted for once
 
 
 def test_pid_check_resets_state_when_fork_hooks_did_not_run(
-    make: Callable[..., Dispatcher],
+    make: Callable[..., Backend],
 ) -> None:
     # A fork made outside Python's os.fork (a C server forking workers) runs no at-fork
     # hook: enqueue notices the new pid and starts from a fresh, empty state.
@@ -443,22 +414,22 @@ def test_pid_check_resets_state_when_fork_hooks_did_not_run(
     rec.release.clear()
     d = make(rec)
     for i in range(3):
-        d.enqueue(payment(f"parent{i}"))
-    old_threads = d._gen.threads
+        d.submit(payment(f"parent{i}"))
+    old_threads = d.threads
     d._pid = -1  # as seen from a child process
-    assert d.enqueue(payment("child"))
-    assert d.stats()["enqueued"] == 1 and d._gen.threads is not old_threads
+    assert d.submit(payment("child"))
+    assert d.stats()["enqueued"] == 1 and d.threads is not old_threads
     rec.release.set()
     assert d.flush(5)
     assert "child" in [e.order_key for e in rec.events]
     old_threads[0].join(5)
 
 
-def test_a_fork_waits_for_http_calls_in_progress(make: Callable[..., Dispatcher]) -> None:
+def test_a_fork_waits_for_http_calls_in_progress(make: Callable[..., Backend]) -> None:
     rec = Recorder()
     rec.release.clear()
     d = make(rec)
-    d.enqueue(payment())
+    d.submit(payment())
     assert d.flush(0.1) is False  # the call is now in progress
     threading.Timer(0.2, rec.release.set).start()
     start = time.monotonic()
@@ -478,7 +449,7 @@ def test_a_fork_waits_for_http_calls_in_progress(make: Callable[..., Dispatcher]
     ],
 )
 def test_warns_once_under_uwsgi_without_threads(
-    make: Callable[..., Dispatcher],
+    make: Callable[..., Backend],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
     opt: dict[object, object],
@@ -487,19 +458,19 @@ def test_warns_once_under_uwsgi_without_threads(
     import sys
     import types
 
-    from affy_middleware import _worker
+    from affy_middleware.delivery import fork
 
     monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(opt=opt))
-    monkeypatch.setattr(_worker, "_uwsgi_checked", False)
+    monkeypatch.setattr(fork, "_uwsgi_checked", False)
     d = make(Recorder())
-    d.enqueue(payment("a"))
-    d.enqueue(payment("b"))
+    d.submit(payment("a"))
+    d.submit(payment("b"))
     assert d.flush(2)
     lines = [r for r in caplog.records if "--enable-threads" in r.getMessage()]
     assert len(lines) == (1 if warned else 0)
 
 
-def test_retry_after_as_an_http_date_is_honoured(make: Callable[..., Dispatcher]) -> None:
+def test_retry_after_as_an_http_date_is_honoured(make: Callable[..., Backend]) -> None:
     # Through the real client (its Retry-After parsing), over an in-memory transport.
     import email.utils
 
@@ -522,10 +493,9 @@ def test_retry_after_as_an_http_date_is_honoured(make: Callable[..., Dispatcher]
 
     settings = Settings(client_id=1, api_url="http://127.0.0.1:9")
     client = AffyClient(settings, transport=httpx.MockTransport(handler))
-    d = make(Recorder(), max_in_flight=1)
-    d._send_override = client.send_event
-    d.enqueue(payment("a"))
-    d.enqueue(payment("b"))
+    d = make(client.send_event, max_in_flight=1)
+    d.submit(payment("a"))
+    d.submit(payment("b"))
     assert d.flush(6)
     client.close()
     assert len(seen) == 3 and seen[1] - seen[0] >= 1.0  # the date's second, at least

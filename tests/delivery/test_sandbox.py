@@ -8,9 +8,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from affy_middleware._delivery import Dispatcher
-from affy_middleware._retry import RetryPolicy
 from affy_middleware._wire import Event, click_body, lead_value, payment_body
+from affy_middleware.delivery import Backend, make_backend
+from affy_middleware.delivery.breaker import RetryPolicy
 from affy_middleware.sandbox import SandboxServer
 
 
@@ -27,22 +27,22 @@ def payment(i: int, session: str | None = None, amount: str = "19.99") -> Event:
 
 
 @pytest.fixture
-def dispatchers() -> Iterator[list[Dispatcher]]:
-    made: list[Dispatcher] = []
+def backends() -> Iterator[list[Backend]]:
+    made: list[Backend] = []
     yield made
     for d in made:
-        d.shutdown(1.0)
+        d.close(1.0)
 
 
 def test_events_arrive_in_order_with_a_stable_idempotency_key(
-    sandbox: SandboxServer, dispatchers: list[Dispatcher]
+    sandbox: SandboxServer, backends: list[Backend]
 ) -> None:
-    d = Dispatcher(sandbox.settings(max_in_flight=4))
-    dispatchers.append(d)
+    d = make_backend(sandbox.settings(max_in_flight=4))
+    backends.append(d)
     sent: list[Event] = []
     for i in range(20):
         sent += [click(i), payment(i)]
-    assert all(d.enqueue(e) for e in sent)
+    assert all(d.submit(e) for e in sent)
     assert d.flush(10)
     events = sandbox.events()
     assert sorted(e["idempotency_key"] for e in events) == sorted(e.event_id for e in sent)
@@ -54,18 +54,18 @@ def test_events_arrive_in_order_with_a_stable_idempotency_key(
 
 
 def test_outage_then_recovery_delivers_everything_once_with_bounded_requests(
-    sandbox: SandboxServer, dispatchers: list[Dispatcher], capsys: pytest.CaptureFixture[str]
+    sandbox: SandboxServer, backends: list[Backend], capsys: pytest.CaptureFixture[str]
 ) -> None:
     outage = 2.0
     policy = RetryPolicy(base=0.25, cap=1.0)  # default cap is 30 s; shorter keeps this fast
-    d = Dispatcher(sandbox.settings(max_in_flight=8), retry_policy=policy)
-    dispatchers.append(d)
+    d = make_backend(sandbox.settings(max_in_flight=8), retry_policy=policy)
+    backends.append(d)
     sandbox.set_faults(outage_seconds=outage)
     first = [payment(i) for i in range(30)]
-    assert all(d.enqueue(e) for e in first)
+    assert all(d.submit(e) for e in first)
     assert d.flush(outage / 2) is False  # mid-outage: nothing can get through
     second = [payment(i) for i in range(30, 60)]
-    assert all(d.enqueue(e) for e in second)
+    assert all(d.submit(e) for e in second)
     assert d.flush(15)
 
     events = sandbox.events()
@@ -87,13 +87,13 @@ def test_outage_then_recovery_delivers_everything_once_with_bounded_requests(
 
 @pytest.mark.parametrize("in_flight", [1, 8])
 def test_429_with_retry_after_holds_every_request(
-    sandbox: SandboxServer, dispatchers: list[Dispatcher], in_flight: int
+    sandbox: SandboxServer, backends: list[Backend], in_flight: int
 ) -> None:
-    d = Dispatcher(sandbox.settings(max_in_flight=in_flight))
-    dispatchers.append(d)
+    d = make_backend(sandbox.settings(max_in_flight=in_flight))
+    backends.append(d)
     sandbox.set_faults(rate_limit=1, retry_after=2)
     for i in range(10):
-        d.enqueue(payment(i))
+        d.submit(payment(i))
     assert d.flush(10)
     requests = sandbox.requests()
     limited = [r for r in requests if r["status"] == 429]
@@ -107,10 +107,10 @@ def test_429_with_retry_after_holds_every_request(
 
 
 def test_validation_errors_are_dropped_counted_logged_once(
-    sandbox: SandboxServer, dispatchers: list[Dispatcher], caplog: pytest.LogCaptureFixture
+    sandbox: SandboxServer, backends: list[Backend], caplog: pytest.LogCaptureFixture
 ) -> None:
-    d = Dispatcher(sandbox.settings(max_in_flight=2))
-    dispatchers.append(d)
+    d = make_backend(sandbox.settings(max_in_flight=2))
+    backends.append(d)
     caplog.set_level(logging.WARNING, "affy_middleware")
     bad = [
         Event(kind="payment", body={"clientId": 1, "leadType": "PAYMENT"}, order_key=f"b{i}")
@@ -118,7 +118,7 @@ def test_validation_errors_are_dropped_counted_logged_once(
     ]
     good = [payment(i) for i in range(5)]
     for e in [bad[0], good[0], bad[1], *good[1:], bad[2]]:
-        assert d.enqueue(e)
+        assert d.submit(e)
     assert d.flush(10)
     assert len(sandbox.events()) == 5
     rejected = [r for r in sandbox.requests() if 400 <= r["status"] < 500]
@@ -130,14 +130,14 @@ def test_validation_errors_are_dropped_counted_logged_once(
 
 
 def test_random_errors_are_retried_until_delivered(
-    sandbox: SandboxServer, dispatchers: list[Dispatcher]
+    sandbox: SandboxServer, backends: list[Backend]
 ) -> None:
-    d = Dispatcher(sandbox.settings(), retry_policy=RetryPolicy(base=0.05, cap=0.3))
-    dispatchers.append(d)
+    d = make_backend(sandbox.settings(), retry_policy=RetryPolicy(base=0.05, cap=0.3))
+    backends.append(d)
     sandbox.set_faults(error_rate=0.3, error_status=502)
     sent = [payment(i) for i in range(40)]
     for e in sent:
-        d.enqueue(e)
+        d.submit(e)
     assert d.flush(20)
     assert sorted(e["idempotency_key"] for e in sandbox.events()) == sorted(
         e.event_id for e in sent

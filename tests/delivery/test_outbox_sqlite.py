@@ -1,5 +1,5 @@
 """The SQLite outbox: claims are exclusive, leases expire, dead owners' rows are taken
-over, and the Dispatcher writes before enqueue returns and deletes only on acceptance."""
+over, and the thread backend writes before enqueue returns and deletes only on acceptance."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from affy_middleware._delivery import Dispatcher
 from affy_middleware._errors import AffyServerError, AffyValidationError
-from affy_middleware._retry import RetryPolicy
 from affy_middleware._settings import Settings
-from affy_middleware._spool import Spool
 from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware.delivery import Backend, make_backend
+from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
 
 FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
 
@@ -59,27 +59,27 @@ def path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def made() -> Iterator[list[Dispatcher]]:
-    dispatchers: list[Dispatcher] = []
-    yield dispatchers
-    for d in dispatchers:
-        d.shutdown(0.5)
+def made() -> Iterator[list[Backend]]:
+    backends: list[Backend] = []
+    yield backends
+    for d in backends:
+        d.close(0.5)
 
 
-def dispatcher(made: list[Dispatcher], path: Path, send: Gate, **changes: object) -> Dispatcher:
+def backend(made: list[Backend], path: Path, send: Gate, **changes: object) -> Backend:
     settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
-    d = Dispatcher(settings.replace(**changes), send=send, retry_policy=FAST)
+    d = make_backend(settings.replace(**changes), send=send, retry_policy=FAST)
     made.append(d)
     return d
 
 
-# -- the Spool itself --------------------------------------------------------------------
+# -- the SQLite outbox itself --------------------------------------------------------------------
 
 
 def test_round_trip_keeps_the_event_exactly(path: Path) -> None:
-    a, b = Spool(str(path)), Spool(str(path))
+    a, b = SqliteOutbox(str(path)), SqliteOutbox(str(path))
     event = payment("s1", "99.10")
-    a.add(event, claimed=False)
+    a.put(event, claimed=False)
     (claimed,) = b.claim(10)
     assert (claimed.event_id, claimed.kind, claimed.order_key, claimed.body) == (
         event.event_id,
@@ -91,9 +91,9 @@ def test_round_trip_keeps_the_event_exactly(path: Path) -> None:
 
 
 def test_a_row_is_claimed_by_one_process_only(path: Path) -> None:
-    a, b = Spool(str(path)), Spool(str(path))
+    a, b = SqliteOutbox(str(path)), SqliteOutbox(str(path))
     for i in range(10):
-        a.add(payment(f"s{i}"), claimed=False)
+        a.put(payment(f"s{i}"), claimed=False)
     got_a = a.claim(6)
     got_b = b.claim(100)
     assert len(got_a) == 6 and len(got_b) == 4
@@ -102,11 +102,11 @@ def test_a_row_is_claimed_by_one_process_only(path: Path) -> None:
 
 
 def test_concurrent_claims_never_overlap(path: Path) -> None:
-    Spool(str(path))
-    writer = Spool(str(path))
+    SqliteOutbox(str(path))
+    writer = SqliteOutbox(str(path))
     for i in range(300):
-        writer.add(payment(f"s{i}"), claimed=False)
-    spools = [Spool(str(path)) for _ in range(4)]
+        writer.put(payment(f"s{i}"), claimed=False)
+    spools = [SqliteOutbox(str(path)) for _ in range(4)]
     results: list[list[str]] = [[] for _ in spools]
 
     def drain(n: int) -> None:
@@ -123,34 +123,34 @@ def test_concurrent_claims_never_overlap(path: Path) -> None:
 
 
 def test_an_expired_lease_can_be_claimed_by_another(path: Path) -> None:
-    a = Spool(str(path), lease=-1.0)  # a process that stopped renewing
-    b = Spool(str(path))
+    a = SqliteOutbox(str(path), lease=-1.0)  # a process that stopped renewing
+    b = SqliteOutbox(str(path))
     event = payment("s1")
-    a.add(event, claimed=True)
+    a.put(event, claimed=True)
     assert [e.event_id for e in b.claim(5)] == [event.event_id]
 
 
 def test_rows_of_a_dead_process_are_taken_over_at_once(path: Path) -> None:
-    b = Spool(str(path))
+    b = SqliteOutbox(str(path))
     dead = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         capture_output=True,
         text=True,
         check=True,
     )
-    a = Spool(str(path))
+    a = SqliteOutbox(str(path))
     a.pid = int(dead.stdout)  # as if the row had been written by that (now gone) process
-    live = Spool(str(path))  # this process: alive, its lease holds
-    a.add(payment("dead"), claimed=True)
-    live.add(payment("live"), claimed=True)
+    live = SqliteOutbox(str(path))  # this process: alive, its lease holds
+    a.put(payment("dead"), claimed=True)
+    live.put(payment("live"), claimed=True)
     assert [e.order_key for e in b.claim(5)] == ["dead"]
 
 
 def test_renew_release_delete(path: Path) -> None:
-    a, b = Spool(str(path), lease=0.5), Spool(str(path))
+    a, b = SqliteOutbox(str(path), lease=0.5), SqliteOutbox(str(path))
     e1, e2 = payment("s1"), payment("s2")
-    a.add(e1, claimed=True)
-    a.add(e2, claimed=True)
+    a.put(e1, claimed=True)
+    a.put(e2, claimed=True)
     assert a.renew() == 2
     a.release([e1.event_id])
     assert [e.event_id for e in b.claim(5)] == [e1.event_id]
@@ -158,17 +158,17 @@ def test_renew_release_delete(path: Path) -> None:
     assert a.count() == 1 and a.has_rows()
 
 
-# -- the Dispatcher with a spool -----------------------------------------------------------
+# -- the thread backend with an outbox -----------------------------------------------------------
 
 
 def test_written_before_enqueue_returns_and_deleted_when_accepted(
-    made: list[Dispatcher], path: Path
+    made: list[Backend], path: Path
 ) -> None:
     gate = Gate(is_open=False)
-    d = dispatcher(made, path, gate)
+    d = backend(made, path, gate)
     events = [payment(f"s{i}") for i in range(5)]
     for e in events:
-        assert d.enqueue(e)
+        assert d.submit(e)
         assert e.event_id in {row[0] for row in rows(path)}
     assert d.stats()["spooled"] == 5
     gate.opened.set()
@@ -177,43 +177,43 @@ def test_written_before_enqueue_returns_and_deleted_when_accepted(
     assert sorted(e.event_id for e in gate.sent) == sorted(e.event_id for e in events)
 
 
-def test_rejected_rows_are_deleted_failing_ones_kept(made: list[Dispatcher], path: Path) -> None:
+def test_rejected_rows_are_deleted_failing_ones_kept(made: list[Backend], path: Path) -> None:
     gate = Gate()
     gate.error = AffyValidationError("bad", status_code=400)
-    d = dispatcher(made, path, gate)
-    d.enqueue(payment("s1"))
+    d = backend(made, path, gate)
+    d.submit(payment("s1"))
     assert d.flush(5)
     assert rows(path) == [] and d.stats()["dropped_rejected"] == 1
     gate.error = AffyServerError("down", status_code=503)
     kept = payment("s2")
-    d.enqueue(kept)
+    d.submit(kept)
     assert d.flush(0.3) is False
-    d.shutdown(0.5)
+    d.close(0.5)
     assert rows(path) == [(kept.event_id, None)]  # released for the next process
     assert d.stats()["dropped_shutdown"] == 0
 
 
-def test_a_new_dispatcher_replays_what_an_old_one_left(made: list[Dispatcher], path: Path) -> None:
+def test_a_new_backend_replays_what_an_old_one_left(made: list[Backend], path: Path) -> None:
     down = Gate()
     down.error = AffyServerError("down", status_code=503)
-    old = dispatcher(made, path, down)
+    old = backend(made, path, down)
     events = [payment(f"s{i}") for i in range(8)]
     for e in events:
-        old.enqueue(e)
-    old.shutdown(0.2)
+        old.submit(e)
+    old.close(0.2)
     up = Gate()
-    new = dispatcher(made, path, up)
-    new.start()  # what dispatcher_for does when a spool is configured
+    new = backend(made, path, up)
+    new.start()  # what backend_for does when a spool is configured
     assert new.flush(5)
     assert sorted(e.event_id for e in up.sent) == sorted(e.event_id for e in events)
     assert rows(path) == []
 
 
-def test_memory_is_a_cache_of_the_spool(made: list[Dispatcher], path: Path) -> None:
+def test_memory_is_a_cache_of_the_spool(made: list[Backend], path: Path) -> None:
     gate = Gate(is_open=False)
-    d = dispatcher(made, path, gate, queue_size=3, max_in_flight=1)
+    d = backend(made, path, gate, queue_size=3, max_in_flight=1)
     events = [payment("one-visit") for _ in range(12)]
-    assert all(d.enqueue(e) for e in events)  # none dropped: the spool holds the rest
+    assert all(d.submit(e) for e in events)  # none dropped: the spool holds the rest
     stats = d.stats()
     assert stats["dropped"] == 0 and stats["spooled"] == 12
     assert stats["queued"] + stats["in_flight"] <= 3
@@ -224,56 +224,56 @@ def test_memory_is_a_cache_of_the_spool(made: list[Dispatcher], path: Path) -> N
 
 
 def test_an_unusable_spool_falls_back_to_memory(
-    made: list[Dispatcher], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    made: list[Backend], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     gate = Gate()
-    d = dispatcher(made, blocker / "spool.sqlite", gate)
-    assert d.enqueue(payment("s1"))
+    d = backend(made, blocker / "spool.sqlite", gate)
+    assert d.submit(payment("s1"))
     assert d.flush(5) and len(gate.sent) == 1
     assert any("cannot open the spool" in r.getMessage() for r in caplog.records)
 
 
 def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(
-    made: list[Dispatcher], path: Path
+    made: list[Backend], path: Path
 ) -> None:
     # Not a benchmark (see bench/bench_delivery.py): a guard against an fsync per event.
     gate = Gate(is_open=False)
-    d = dispatcher(made, path, gate, queue_size=100_000)
+    d = backend(made, path, gate, queue_size=100_000)
     start = time.perf_counter()
     for i in range(200):
-        d.enqueue(payment(f"s{i}"))
+        d.submit(payment(f"s{i}"))
     assert (time.perf_counter() - start) / 200 < 0.02
     gate.opened.set()
 
 
 def test_sync_mode_keeps_undelivered_events_in_the_spool(
-    made: list[Dispatcher], path: Path
+    made: list[Backend], path: Path
 ) -> None:
     gate = Gate()
-    d = dispatcher(made, path, gate, delivery="sync", timeout=0.2, flush_timeout=0.2)
-    assert d.enqueue(payment("s1")) is True
+    d = backend(made, path, gate, delivery="sync", timeout=0.2, flush_timeout=0.2)
+    assert d.submit(payment("s1")) is True
     assert rows(path) == [] and len(gate.sent) == 1
     gate.error = AffyServerError("down", status_code=503)
     kept = payment("s2")
-    assert d.enqueue(kept) is False
+    assert d.submit(kept) is False
     assert rows(path) == [(kept.event_id, None)]  # left for a later process to send
     assert d.stats()["dropped_unsent"] == 0
 
 
-def test_a_lapsed_lease_is_checked_before_sending(made: list[Dispatcher], path: Path) -> None:
+def test_a_lapsed_lease_is_checked_before_sending(made: list[Backend], path: Path) -> None:
     # A process frozen longer than its lease may find its rows taken over: it must not
     # send them too. (A lease of -1 s has lapsed from the start.)
     gate = Gate(is_open=False)
     settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
-    d = Dispatcher(settings, send=gate, retry_policy=FAST, spool_lease=-1.0)
+    d = make_backend(settings, send=gate, retry_policy=FAST, outbox_lease=-1.0)
     made.append(d)
     first, second = payment("visit"), payment("visit")
-    d.enqueue(first)  # being sent (the gate holds it) ...
-    d.enqueue(second)  # ... so this one waits behind it, unchecked yet
+    d.submit(first)  # being sent (the gate holds it) ...
+    d.submit(second)  # ... so this one waits behind it, unchecked yet
     assert d.flush(0.2) is False
-    other = Spool(str(path))
+    other = SqliteOutbox(str(path))
     assert len(other.claim(5)) == 2  # the other process takes both rows over
     gate.opened.set()
     assert d.flush(5)
@@ -282,11 +282,11 @@ def test_a_lapsed_lease_is_checked_before_sending(made: list[Dispatcher], path: 
     assert rows(path) == [(second.event_id, other.token)]
 
 
-def test_a_late_renewal_keeps_rows_nobody_took(made: list[Dispatcher], path: Path) -> None:
+def test_a_late_renewal_keeps_rows_nobody_took(made: list[Backend], path: Path) -> None:
     gate = Gate()
     settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
-    d = Dispatcher(settings, send=gate, retry_policy=FAST, spool_lease=-1.0)
+    d = make_backend(settings, send=gate, retry_policy=FAST, outbox_lease=-1.0)
     made.append(d)
-    d.enqueue(payment("s1"))
+    d.submit(payment("s1"))
     assert d.flush(5)
     assert len(gate.sent) == 1 and d.stats()["handed_over"] == 0 and rows(path) == []

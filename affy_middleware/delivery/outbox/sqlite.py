@@ -14,20 +14,24 @@ matters here), not necessarily a power cut of the machine.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
-import socket
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import ParamSpec, TypeVar
 
-from ._wire import Event
+from ..._wire import Event
+from . import DEFAULT_LEASE, Outbox, OutboxError
+from .owners import host_identity, pid_alive
 
-__all__ = ["Spool", "DEFAULT_LEASE"]
+__all__ = ["SqliteOutbox"]
 
-#: Seconds a claim holds when not renewed (a live process renews every quarter of it).
-DEFAULT_LEASE = 60.0
+P = ParamSpec("P")
+R = TypeVar("R")
+
 #: Milliseconds a writer waits for another process's write lock before giving up.
 DEFAULT_BUSY_TIMEOUT_MS = 2000
 
@@ -47,35 +51,26 @@ CREATE INDEX IF NOT EXISTS affy_outbox_pid ON affy_outbox (owner_host, owner_pid
 """
 
 
-def _host_identity() -> str:
-    """This host and pid namespace: a pid is only meaningful inside both."""
-    try:
-        namespace = str(os.stat("/proc/self/ns/pid").st_ino)
-    except OSError:
-        namespace = "-"
-    return f"{socket.gethostname()}/{namespace}"
+def _wrapped(method: Callable[P, R]) -> Callable[P, R]:
+    """SQLite's errors become OutboxError: the backends know no driver."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.Error as exc:
+            raise OutboxError(str(exc)) from exc
+
+    return call
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    except OSError:
-        return True
-    try:  # A killed child its parent has not reaped yet is a zombie: dead for us.
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
+class SqliteOutbox(Outbox):
+    """One process's handle on the outbox file. Thread-safe; open a new one after fork::
 
-
-class Spool:
-    """One process's handle on the outbox file. Thread-safe; open a new one after fork."""
+        outbox = SqliteOutbox("/var/lib/app/affy.sqlite")
+        outbox.put(event, claimed=False)
+        outbox.claim(10)   # [event], leased to this process
+    """
 
     def __init__(
         self,
@@ -86,30 +81,39 @@ class Spool:
     ) -> None:
         self.path = path
         self.lease = lease
-        self.host = _host_identity()
+        self.host = host_identity()
         self.pid = os.getpid()
         self.token = uuid.uuid4().hex
         #: When every row this handle holds was last known to be leased (time.time()).
         self.renewed_at = time.time()
         self._lock = threading.Lock()
+        try:
+            self._db = self._connect(path, busy_timeout_ms)
+        except (sqlite3.Error, OSError) as exc:
+            raise OutboxError(str(exc)) from exc
+
+    @staticmethod
+    def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        self._db = sqlite3.connect(
+        db = sqlite3.connect(
             path,
             timeout=busy_timeout_ms / 1000,
             isolation_level=None,  # autocommit; explicit BEGIN IMMEDIATE for claims
             check_same_thread=False,
         )
-        self._db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.executescript(_SCHEMA)
+        return db
 
     # -- writing ----------------------------------------------------------------------
 
-    def add(self, event: Event, *, claimed: bool) -> None:
+    @_wrapped
+    def put(self, event: Event, *, claimed: bool) -> None:
         """Store an event; ``claimed`` rows are leased to this process (it holds them in
-        memory), unclaimed ones wait for whoever has room. Raises sqlite3.Error."""
+        memory), unclaimed ones wait for whoever has room."""
         record = event.to_record()
         with self._lock:
             if claimed:
@@ -134,11 +138,13 @@ class Spool:
                     (event.event_id, record, event.created_at),
                 )
 
+    @_wrapped
     def delete(self, event_id: str) -> None:
         """AFFY accepted (or finally refused) the event: forget it."""
         with self._lock:
             self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,))
 
+    @_wrapped
     def release(self, event_ids: Iterable[str]) -> None:
         """Give rows back (at shutdown) so the next process may claim them at once."""
         ids = [(event_id, self.token) for event_id in event_ids]
@@ -151,6 +157,7 @@ class Spool:
                 ids,
             )
 
+    @_wrapped
     def renew(self) -> int:
         """Extend the lease of every row this process holds; returns how many."""
         now = time.time()
@@ -162,10 +169,19 @@ class Spool:
             self.renewed_at = now
             return cursor.rowcount
 
+    def holds(self, event_id: str) -> bool:
+        if self.lease_safe():
+            return True
+        try:  # our lease renewal ran late (a frozen process): check before sending
+            return self.reclaim(event_id)
+        except OutboxError:
+            return True  # cannot tell: sending twice is safer than never (AFFY dedupes)
+
     def lease_safe(self) -> bool:
         """Whether our leases are surely still valid (renewed recently enough)."""
         return time.time() < self.renewed_at + self.lease * 0.75
 
+    @_wrapped
     def reclaim(self, event_id: str) -> bool:
         """Renew our lease on one row if it is still ours; False when another process
         took it over meanwhile (after our renewal ran late). One atomic statement."""
@@ -176,6 +192,7 @@ class Spool:
             )
             return cursor.rowcount == 1
 
+    @_wrapped
     def claim(self, limit: int) -> list[Event]:
         """Lease up to ``limit`` rows nobody holds (unclaimed, lease expired, or held by a
         dead process on this host), oldest first, and return their events."""
@@ -236,16 +253,18 @@ class Spool:
             )
             if isinstance(pid, int)
         ]
-        return [pid for pid in pids if pid != self.pid and not _pid_alive(pid)]
+        return [pid for pid in pids if pid != self.pid and not pid_alive(pid)]
 
     # -- reading ----------------------------------------------------------------------
 
+    @_wrapped
     def count(self) -> int:
         """Rows in the outbox, whoever holds them."""
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()
             return int(n)
 
+    @_wrapped
     def has_rows(self) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM affy_outbox LIMIT 1").fetchone() is not None

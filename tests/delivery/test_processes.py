@@ -27,16 +27,16 @@ pytestmark = pytest.mark.process
 ENQUEUE_SCRIPT = textwrap.dedent(
     """
     import sys
-    from affy_middleware import _delivery
+    from affy_middleware import delivery
     from affy_middleware._settings import Settings
     from affy_middleware._wire import Event, lead_value, payment_body
 
     settings = Settings.from_env()
-    dispatcher = _delivery.dispatcher_for(settings)
+    backend = delivery.backend_for(settings)
     n, tag = int(sys.argv[1]), sys.argv[2]
     for i in range(n):
         body = payment_body(1, session_id=f"{tag}-{i}", lead_value=lead_value("10.00"))
-        assert dispatcher.enqueue(Event(kind="payment", body=body, order_key=f"{tag}-{i}"))
+        assert backend.submit(Event(kind="payment", body=body, order_key=f"{tag}-{i}"))
     print("enqueued", flush=True)
     if len(sys.argv) > 3 and sys.argv[3] == "wait":
         sys.stdin.readline()  # stay alive until killed
@@ -46,12 +46,12 @@ ENQUEUE_SCRIPT = textwrap.dedent(
 REPLAY_SCRIPT = textwrap.dedent(
     """
     import json
-    from affy_middleware import _delivery
+    from affy_middleware import delivery
     from affy_middleware._settings import Settings
 
-    dispatcher = _delivery.dispatcher_for(Settings.from_env())  # replays the spool
-    ok = dispatcher.flush(20)
-    print(json.dumps({"flushed": ok, "stats": dict(dispatcher.stats())}), flush=True)
+    backend = delivery.backend_for(Settings.from_env())  # replays the spool
+    ok = backend.flush(20)
+    print(json.dumps({"flushed": ok, "stats": dict(backend.stats())}), flush=True)
     """
 )
 
@@ -155,7 +155,7 @@ def test_sigkill_then_a_new_process_delivers_the_spool_once(
 FORK_SCRIPT = textwrap.dedent(
     """
     import json, os, threading
-    from affy_middleware import _delivery
+    from affy_middleware import delivery
     from affy_middleware._settings import Settings
     from affy_middleware._wire import Event
 
@@ -167,15 +167,15 @@ FORK_SCRIPT = textwrap.dedent(
         sent.append(event.body["i"])
         return {}
 
-    d = _delivery._dispatchers[settings] = _delivery.Dispatcher(settings, send=send)
+    d = delivery._backends[settings] = delivery.make_backend(settings, send=send)
     for i in range(3):
-        d.enqueue(Event(kind="click", body={"i": i}, order_key="v"))
+        d.submit(Event(kind="click", body={"i": i}, order_key="v"))
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:
         before = dict(d.stats())
         gate.set()
-        d.enqueue(Event(kind="click", body={"i": 100}))
+        d.submit(Event(kind="click", body={"i": 100}))
         flushed = d.flush(5)
         os.write(w, json.dumps({"sent": sent, "before": before, "flushed": flushed}).encode())
         os._exit(0)
@@ -203,20 +203,20 @@ def test_fork_gives_the_child_a_fresh_queue(tmp_path: Path) -> None:
 GUNICORN_APP = textwrap.dedent(
     """
     import os, time
-    from affy_middleware import _delivery
+    from affy_middleware import delivery
     from affy_middleware._settings import Settings
     from affy_middleware._wire import Event, click_body
 
     settings = Settings.from_env()
-    dispatcher = _delivery.dispatcher_for(settings)
+    backend = delivery.backend_for(settings)
     # Enqueued in the master before the fork (--preload): must be sent once, not 4 times.
-    dispatcher.enqueue(Event(kind="click", order_key="master", body=click_body(
+    backend.submit(Event(kind="click", order_key="master", body=click_body(
         1, affiliate_reference="master", click_id="master", session_id="master")))
 
     def app(environ, start_response):
         n = environ["QUERY_STRING"]
         pid = os.getpid()
-        dispatcher.enqueue(Event(kind="click", order_key=f"s{n}", body=click_body(
+        backend.submit(Event(kind="click", order_key=f"s{n}", body=click_body(
             1, affiliate_reference=f"w{pid}", click_id=f"c{n}", session_id=f"s{n}")))
         time.sleep(0.02)  # some work, so concurrent requests spread over the workers
         start_response("200 OK", [("Content-Type", "text/plain")])

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ._errors import AffyAPIError
+from .._errors import AffyAPIError
 
 __all__ = ["RetryPolicy", "Breaker", "retry_after_of", "is_retryable"]
 
@@ -57,7 +57,7 @@ def retry_after_of(exc: BaseException) -> float | None:
 
 
 class Breaker:
-    """The pipeline-wide pause (a circuit breaker). Not thread-safe: the dispatcher calls
+    """The pipeline-wide pause (a circuit breaker). Not thread-safe: the attempt step calls
     it under its own lock. Times are ``time.monotonic()`` values.
 
     States: *closed* (send freely), *open* (nothing until ``paused_until``), *half-open*

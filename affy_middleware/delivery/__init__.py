@@ -1,0 +1,179 @@
+"""Delivery: how events get from the request path to AFFY.
+
+The middleware and the decorators call ``backend_for(settings).submit(event)``; one
+:class:`Backend` per ``Settings``, created on first use by :func:`make_backend`, the one
+place that reads the delivery mode. The module-level :func:`flush`, :func:`shutdown` and
+:func:`stats` act on every backend of the process; :func:`capture` installs a recording
+backend in place of all of them. What is guaranteed, and what is not, is written down in
+``docs/delivery.md``; the path of an event through these modules in
+``docs/architecture.md``.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping
+
+from .._settings import Settings
+from .._wire import Event
+from . import fork
+from .base import Backend, Sender, State
+from .breaker import RetryPolicy
+from .capture import CaptureBackend
+from .inline import InlineBackend
+from .off import OffBackend
+from .outbox import DEFAULT_LEASE
+from .thread import ThreadBackend
+
+__all__ = [
+    "Backend",
+    "CaptureBackend",
+    "InlineBackend",
+    "OffBackend",
+    "RetryPolicy",
+    "State",
+    "ThreadBackend",
+    "backend_for",
+    "capture",
+    "flush",
+    "installed",
+    "make_backend",
+    "shutdown",
+    "stats",
+]
+
+_backends: dict[Settings, Backend] = {}
+#: What ``backend_for`` looks in: ``_backends``, or an empty dict while a backend is
+#: installed over all of them (then every look-up misses and finds the installed one).
+_lookup: dict[Settings, Backend] = _backends
+_installed: list[Backend] = []
+_registry_lock = threading.Lock()
+_pid = os.getpid()
+
+
+def make_backend(
+    settings: Settings,
+    *,
+    send: Sender | None = None,
+    retry_policy: RetryPolicy | None = None,
+    outbox_lease: float = DEFAULT_LEASE,
+) -> Backend:
+    """A new backend for the settings' delivery mode (``send``, ``retry_policy`` and
+    ``outbox_lease`` are for tests and benchmarks). Most code wants :func:`backend_for`."""
+    if not settings.active:
+        return OffBackend()
+    kind = InlineBackend if settings.delivery == "sync" else ThreadBackend
+    return kind(settings, send=send, retry_policy=retry_policy, outbox_lease=outbox_lease)
+
+
+def backend_for(settings: Settings) -> Backend:
+    """The process's one backend for these settings (created on first use). With an
+    outbox, creating it starts delivery at once, so rows left by an earlier process are
+    replayed without waiting for a new event. On the request path: one dict look-up."""
+    try:
+        return _lookup[settings]
+    except KeyError:
+        return _create(settings)
+
+
+def _create(settings: Settings) -> Backend:
+    global _registry_lock, _pid
+    if _installed:
+        return _installed[-1]
+    if _pid != os.getpid():  # forked without at-fork hooks (uWSGI): the lock may be held
+        _registry_lock, _pid = threading.Lock(), os.getpid()
+    with _registry_lock:
+        backend = _backends.get(settings)
+        created = backend is None
+        if backend is None:
+            backend = _backends[settings] = make_backend(settings)
+    if created:
+        backend.start()
+    return backend
+
+
+@contextlib.contextmanager
+def installed(backend: Backend) -> Iterator[Backend]:
+    """Every ``backend_for`` answers ``backend`` while the block runs (process-wide)."""
+    global _lookup
+    with _registry_lock:
+        _installed.append(backend)
+        _lookup = {}
+    try:
+        yield backend
+    finally:
+        with _registry_lock:
+            _installed.remove(backend)
+            if not _installed:
+                _lookup = _backends
+
+
+@contextlib.contextmanager
+def capture() -> Iterator[list[Event]]:
+    """Capture every submitted event (instead of sending it) while the block runs::
+
+        with capture() as events:
+            report_payment("9.99", session_id="s1")
+        assert events[0].kind == "payment"
+
+    Process-wide (events submitted by other threads are captured too), and captured even
+    when the settings are inactive (no client id). Nothing is sent meanwhile.
+    """
+    backend = CaptureBackend()
+    with installed(backend):
+        yield backend.events
+
+
+def flush(timeout: float | None = None) -> bool:
+    """Wait (at most ``timeout`` seconds in all; None: each backend's ``flush_timeout``)
+    until every accepted event was delivered. True if all were."""
+    if _installed:
+        return True  # nothing is sent meanwhile: nothing to wait for
+    backends = list(_backends.values())
+    if timeout is None:
+        return all([b.flush(None) for b in backends])
+    end = time.monotonic() + max(0.0, timeout)
+    return all([b.flush(max(0.0, end - time.monotonic())) for b in backends])
+
+
+def shutdown(timeout: float | None = None) -> None:
+    """Flush (bounded by ``timeout`` in all), then stop the delivery threads."""
+    budget = timeout if timeout is not None else _longest_flush()
+    end = time.monotonic() + max(0.0, budget)
+    for backend in list(_backends.values()):
+        backend.close(max(0.0, end - time.monotonic()))
+
+
+def stats() -> Mapping[str, int]:
+    """Counters summed over the process's backends: enqueued, sent, retried, failed,
+    dropped (and dropped_<reason>), queued, in_flight, spooled, ..."""
+    total: dict[str, int] = {}
+    for backend in list(_backends.values()):
+        for key, value in backend.stats().items():
+            total[key] = total.get(key, 0) + value
+    return total
+
+
+def _longest_flush() -> float:
+    return max((s.flush_timeout for s in list(_backends)), default=0.0)
+
+
+def _at_exit() -> None:
+    """One short, bounded flush at interpreter exit (``AFFY_FLUSH_TIMEOUT``)."""
+    end = time.monotonic() + _longest_flush()
+    for backend in list(_backends.values()):
+        with contextlib.suppress(Exception):
+            backend.close(max(0.0, end - time.monotonic()), final=True)
+
+
+def _after_fork_in_child() -> None:
+    global _registry_lock, _pid
+    _registry_lock, _pid = threading.Lock(), os.getpid()
+
+
+atexit.register(_at_exit)
+fork.register_hooks(lambda: list(_backends.values()), _after_fork_in_child)

@@ -1,0 +1,86 @@
+"""The inline backend (``AFFY_DELIVERY=sync``): sends before ``submit`` returns, a few
+bounded tries through the same attempt step as the thread backend, never raises."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from affy_middleware._errors import AffyRateLimitError, AffyServerError, AffyValidationError
+from affy_middleware._settings import Settings
+from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware.delivery import Backend, InlineBackend, make_backend
+from affy_middleware.delivery.breaker import RetryPolicy
+
+FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
+
+
+def payment(session: str = "s1") -> Event:
+    body = payment_body(1, session_id=session, lead_value=lead_value("9.99"))
+    return Event(kind="payment", body=body, order_key=session)
+
+
+class Recorder:
+    """A sender that records calls; ``fail(event, n)`` may return an error to raise."""
+
+    def __init__(self, fail: Callable[[Event, int], Exception | None] | None = None) -> None:
+        self.calls: list[Event] = []
+        self.fail = fail
+        self.lock = threading.Lock()
+
+    def __call__(self, event: Event) -> dict[str, object]:
+        with self.lock:
+            self.calls.append(event)
+            n = len(self.calls)
+        error = self.fail(event, n) if self.fail else None
+        if error is not None:
+            raise error
+        return {"success": True}
+
+
+@pytest.fixture
+def make() -> Iterator[Callable[..., Backend]]:
+    made: list[Backend] = []
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", flush_timeout=2.0)
+
+    def factory(send: Recorder, **changes: object) -> Backend:
+        backend = make_backend(
+            settings.replace(delivery="sync", **changes), send=send, retry_policy=FAST
+        )
+        made.append(backend)
+        return backend
+
+    yield factory
+    for backend in made:
+        backend.close(0.5)
+
+
+def test_sync_mode_sends_inline(make: Callable[..., Backend]) -> None:
+    rec = Recorder(fail=lambda e, n: AffyServerError("x", status_code=503) if n == 1 else None)
+    d = make(rec)
+    assert d.submit(payment("a")) is True
+    assert len(rec.calls) == 2 and isinstance(d, InlineBackend) and d.blocks
+    assert d.stats()["sent"] == 1 and d.stats()["retried"] == 1
+
+
+def test_sync_mode_returns_false_and_never_raises(make: Callable[..., Backend]) -> None:
+    rec = Recorder(fail=lambda e, n: AffyValidationError("bad", status_code=400))
+    d = make(rec)
+    assert d.submit(payment()) is False
+    assert d.stats()["dropped_rejected"] == 1
+    rec.fail = lambda e, n: RuntimeError("a bug in a sender")
+    assert d.submit(payment()) is False
+
+
+def test_sync_mode_gives_up_within_its_budget(make: Callable[..., Backend]) -> None:
+    rec = Recorder(fail=lambda e, n: AffyRateLimitError("slow", retry_after=30))
+    d = make(rec, timeout=0.5, flush_timeout=0.5)
+    start = time.monotonic()
+    assert d.submit(payment()) is False
+    assert time.monotonic() - start < 0.5
+    assert d.stats()["dropped_unsent"] == 1
+    assert d.submit(payment()) is False  # paused: not even tried
+    assert len(rec.calls) == 1

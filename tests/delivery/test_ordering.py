@@ -1,0 +1,95 @@
+"""Per-visit ordering, without threads: which event may go next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pytest
+
+from affy_middleware.delivery.ordering import VisitOrder
+
+
+@dataclass(eq=False)
+class Ev:
+    name: str
+    key: str | None
+
+
+def order() -> VisitOrder[Ev]:
+    return VisitOrder(key=lambda e: e.key)
+
+
+def test_a_visit_goes_one_event_at_a_time_in_order() -> None:
+    o = order()
+    click, signup, payment = Ev("click", "v1"), Ev("signup", "v1"), Ev("payment", "v1")
+    for e in (click, signup, payment):
+        o.push(e)
+    assert o.take() is click
+    assert o.take() is None  # the rest of the visit waits behind the click
+    assert o.in_flight == 1
+    assert o.done(click) is signup  # handed to the same sender, already out
+    assert o.take() is None
+    assert o.done(signup) is payment
+    assert o.done(payment) is None
+    assert o.in_flight == 0 and o.waiting() == [] and o.take() is None
+
+
+def test_other_visits_and_keyless_events_go_in_parallel() -> None:
+    o = order()
+    a1, a2, b1 = Ev("a1", "a"), Ev("a2", "a"), Ev("b1", "b")
+    free1, free2 = Ev("f1", None), Ev("f2", None)
+    for e in (a1, a2, b1, free1, free2):
+        o.push(e)
+    taken = [o.take() for _ in range(5)]
+    assert taken == [a1, b1, free1, free2, None]  # a2 parked behind a1, not blocking others
+    assert o.in_flight == 4
+    assert o.done(free1) is None and o.done(b1) is None
+    assert o.done(a1) is a2
+
+
+def test_an_event_pushed_while_its_visit_is_out_still_waits() -> None:
+    o = order()
+    first = Ev("first", "v")
+    o.push(first)
+    assert o.take() is first
+    late = Ev("late", "v")
+    o.push(late)
+    assert o.take() is None
+    assert o.done(first) is late
+
+
+def test_put_back_keeps_the_visit_head_for_the_sweep() -> None:
+    # Stopping: the next event handed out by done() is not sent; it must stay ahead of
+    # the rest of its visit, and count as waiting, not out.
+    o = order()
+    e1, e2, e3 = Ev("1", "v"), Ev("2", "v"), Ev("3", "v")
+    for e in (e1, e2, e3):
+        o.push(e)
+    assert o.take() is e1
+    assert o.take() is None  # parks e2, e3
+    nxt = o.done(e1)
+    assert nxt is e2
+    o.put_back(e2)
+    assert o.in_flight == 0
+    assert o.waiting() == [e2, e3]
+    assert o.out() == []
+
+
+@pytest.mark.parametrize(
+    ("keys", "expected"),
+    [
+        pytest.param(["a", "a", "a"], ["a0"], id="one-visit"),
+        pytest.param(["a", "b", "c"], ["a0", "b1", "c2"], id="three-visits"),
+        pytest.param(["a", "b", "a", "b"], ["a0", "b1"], id="two-visits-interleaved"),
+        pytest.param([None, None], ["None0", "None1"], id="no-keys"),
+    ],
+)
+def test_what_goes_out_first(keys: list[str | None], expected: list[str]) -> None:
+    o = order()
+    for i, key in enumerate(keys):
+        o.push(Ev(f"{key}{i}", key))
+    out = []
+    while (e := o.take()) is not None:
+        out.append(e.name)
+    assert out == expected
+    assert len(o.waiting()) == len(keys) - len(expected)

@@ -1,0 +1,145 @@
+"""The thread backend against a second, in-memory store: anything that implements the
+``Outbox`` interface slots in where the outbox is opened, without touching the backend
+(the PostgreSQL outbox will come in the same way)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+
+import pytest
+
+from affy_middleware._settings import Settings
+from affy_middleware._wire import Event
+from affy_middleware.delivery import Backend, durable, make_backend
+from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.outbox import Outbox
+
+FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
+
+
+class MemoryOutbox(Outbox):
+    """Rows in a dict shared by several handles (one per "process"), claimed by owner."""
+
+    def __init__(self, rows: dict[str, list[object]], owner: str) -> None:
+        self.rows = rows  # event_id -> [event, owner or None], in insertion order
+        self.owner = owner
+        self.lock = threading.Lock()
+
+    def put(self, event: Event, *, claimed: bool) -> None:
+        with self.lock:
+            self.rows.setdefault(event.event_id, [event, self.owner if claimed else None])
+
+    def claim(self, limit: int) -> list[Event]:
+        with self.lock:
+            free = [row for row in self.rows.values() if row[1] is None][:limit]
+            for row in free:
+                row[1] = self.owner
+            return [row[0] for row in free]  # type: ignore[misc]
+
+    def renew(self) -> int:
+        with self.lock:
+            return sum(row[1] == self.owner for row in self.rows.values())
+
+    def holds(self, event_id: str) -> bool:
+        with self.lock:
+            row = self.rows.get(event_id)
+            return row is not None and row[1] == self.owner
+
+    def delete(self, event_id: str) -> None:
+        with self.lock:
+            self.rows.pop(event_id, None)
+
+    def release(self, event_ids: Iterable[str]) -> None:
+        with self.lock:
+            for event_id in event_ids:
+                row = self.rows.get(event_id)
+                if row is not None and row[1] == self.owner:
+                    row[1] = None
+
+    def count(self) -> int:
+        with self.lock:
+            return len(self.rows)
+
+
+class Gate:
+    def __init__(self) -> None:
+        self.opened = threading.Event()
+        self.sent: list[Event] = []
+
+    def __call__(self, event: Event) -> dict[str, object]:
+        self.opened.wait(10)
+        self.sent.append(event)
+        return {"success": True}
+
+
+@pytest.fixture
+def rows() -> dict[str, list[object]]:
+    return {}
+
+
+@pytest.fixture
+def made(
+    monkeypatch: pytest.MonkeyPatch, rows: dict[str, list[object]]
+) -> Iterator[list[Backend]]:
+    handles = iter(range(1000))
+    monkeypatch.setattr(
+        durable, "open_outbox", lambda settings, lease: MemoryOutbox(rows, f"p{next(handles)}")
+    )
+    backends: list[Backend] = []
+    yield backends
+    for backend in backends:
+        backend.close(0.5)
+
+
+def backend(made: list[Backend], gate: Gate, **changes: object) -> Backend:
+    # The path only says "an outbox is configured"; the store is the in-memory one.
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path="/unused/x.db")
+    b = make_backend(settings.replace(**changes), send=gate, retry_policy=FAST)
+    made.append(b)
+    return b
+
+
+def click(visit: str, i: int) -> Event:
+    return Event(kind="click", body={"i": i}, order_key=visit)
+
+
+def test_memory_is_a_cache_of_any_outbox(made: list[Backend], rows: dict[str, object]) -> None:
+    gate = Gate()
+    b = backend(made, gate, queue_size=3, max_in_flight=1)
+    events = [click("one-visit", i) for i in range(12)]
+    assert all(b.submit(e) for e in events)  # memory holds 3; the outbox holds them all
+    assert len(rows) == 12 and b.stats()["spooled"] == 12 and b.stats()["dropped"] == 0
+    gate.opened.set()
+    assert b.flush(10)
+    assert [e.event_id for e in gate.sent] == [e.event_id for e in events]  # order kept
+    assert rows == {}
+
+
+def test_rows_left_by_another_process_are_replayed(
+    made: list[Backend], rows: dict[str, list[object]]
+) -> None:
+    earlier = MemoryOutbox(rows, "gone")
+    left = [click(f"v{i}", i) for i in range(5)]
+    for event in left:
+        earlier.put(event, claimed=False)
+    gate = Gate()
+    gate.opened.set()
+    b = backend(made, gate)
+    b.start()  # what backend_for does for settings with an outbox
+    assert b.flush(5)
+    assert sorted(e.event_id for e in gate.sent) == sorted(e.event_id for e in left)
+    assert rows == {}
+
+
+def test_a_row_another_process_took_over_is_not_sent(
+    made: list[Backend], rows: dict[str, list[object]]
+) -> None:
+    gate = Gate()
+    b = backend(made, gate)
+    first, second = click("v", 1), click("v", 2)
+    assert b.submit(first) and b.submit(second)  # second waits behind first
+    rows[second.event_id][1] = "someone-else"  # its lease lapsed and another claimed it
+    gate.opened.set()
+    assert b.flush(5)
+    assert gate.sent == [first] and b.stats()["handed_over"] == 1
