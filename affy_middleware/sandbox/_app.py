@@ -207,7 +207,9 @@ class SandboxApp:
             if name == "faults" and method == "GET":
                 return _json(self.faults.snapshot())
             if name == "events" and method == "GET":
-                return _json({"events": self.store.events(request.args.get("kind"))})
+                listed = self.store.events(request.args.get("kind"))
+                unattributed = sum(event["unattributed"] for event in listed)
+                return _json({"events": listed, "unattributed": unattributed})
             if name == "requests" and method == "GET":
                 return _json({"requests": self.store.requests()})
             if name == "stats" and method == "GET":
