@@ -42,6 +42,7 @@ SHOP = textwrap.dedent(
 
     def shop(environ, start_response):
         path = environ["PATH_INFO"]
+        environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         if path == "/signup":
             report_registration(email="fleet@example.com")
         elif path == "/pay":
