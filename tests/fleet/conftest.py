@@ -8,17 +8,20 @@ sandbox's HTTP API (``/_sandbox/events``, ``/_sandbox/requests``). Every wait is
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +294,193 @@ def affy(sandbox: SandboxServer) -> Iterator[httpx.Client]:
 @pytest.fixture
 def fleet(affy: httpx.Client) -> Fleet:
     return Fleet(affy)
+
+
+@pytest.fixture
+def fleet_env(sandbox: SandboxServer) -> Callable[..., dict[str, str]]:
+    """``fleet_env(**AFFY_X)``: the environment of a process reporting to the sandbox."""
+    return lambda **extra: affy_env(sandbox, **extra)
+
+
+# -- a misbehaving AFFY --------------------------------------------------------------------
+
+#: Longest a misbehaving answer goes on (seconds), whoever is waiting for it.
+MISBEHAVE_FOR = 8.0
+
+
+class MisbehavingAFFY:
+    """A broken AFFY or proxy on 127.0.0.1: ``answer`` says how to answer each call.
+
+    ``"ok"`` (201, a tiny JSON), ``"redirect"`` (302), ``"unauthorized"`` (401),
+    ``"trickle"`` (200 headers, then one body byte every half second), ``"huge"`` (200 with a
+    64 MB body). ``until`` switches to ``"ok"`` at that ``time.monotonic()``. It records
+    the Idempotency-Key of every call answered ``ok`` and the bytes of body it wrote.
+    """
+
+    def __init__(self) -> None:
+        self.answer = "ok"
+        self.until = float("inf")
+        self.slow_sessions: str | None = None  # trickle only for sessions with this prefix
+        self.accepted: list[str] = []
+        self.calls = 0
+        self.body_bytes = 0
+        self.stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._server.server_address[1]}"
+
+    def misbehave(self, answer: str, seconds: float = MISBEHAVE_FOR) -> None:
+        self.answer, self.until = answer, time.monotonic() + seconds
+
+    def _mode(self, body: dict[str, Any]) -> str:
+        if time.monotonic() >= self.until:
+            return "ok"
+        if self.slow_sessions is not None:
+            session = str(body.get("sessionId", ""))
+            return "trickle" if session.startswith(self.slow_sessions) else "ok"
+        return self.answer
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        affy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                try:
+                    body = json.loads(raw)
+                except ValueError:
+                    body = {}
+                with affy._lock:
+                    affy.calls += 1
+                mode = affy._mode(body if isinstance(body, dict) else {})
+                if mode == "ok":
+                    with affy._lock:
+                        affy.accepted.append(self.headers.get("Idempotency-Key") or "")
+                    self._send(201, b'{"success":true,"leadId":1,"clickId":1}')
+                elif mode == "redirect":
+                    self.send_response(302)
+                    self.send_header("Location", "https://affy.example/elsewhere")
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                elif mode == "unauthorized":
+                    self._send(401, b'{"error":"Unauthorized","message":"Invalid API key"}')
+                elif mode == "trickle":
+                    self._stream(200, 64, pause=0.5)
+                elif mode == "huge":
+                    self._stream(200, 64 * 1024 * 1024, pause=0.0)
+
+            def _send(self, status: int, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _stream(self, status: int, size: int, pause: float) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(size))
+                self.end_headers()
+                self.wfile.flush()
+                chunk = b" " if pause else b" " * 65536
+                end = time.monotonic() + MISBEHAVE_FOR
+                written = 0
+                try:
+                    while written < size and time.monotonic() < end:
+                        if affy.stopping.wait(pause) if pause else affy.stopping.is_set():
+                            break
+                        self.wfile.write(chunk)
+                        self.wfile.flush()
+                        written += len(chunk)
+                        with affy._lock:
+                            affy.body_bytes += len(chunk)
+                except OSError:
+                    pass  # the client gave up reading: what a bounded client does
+                self.close_connection = True
+
+        return Handler
+
+    def __enter__(self) -> MisbehavingAFFY:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+@pytest.fixture
+def broken_affy() -> Iterator[MisbehavingAFFY]:
+    with MisbehavingAFFY() as affy:
+        yield affy
+
+
+@dataclass
+class Reporter:
+    """A Python process running a script of ours; its JSON result and its log."""
+
+    result: dict[str, Any]
+    log: str
+    seconds: float
+
+
+RunScript = Callable[..., Reporter]
+
+
+@pytest.fixture
+def run_script(tmp_path: Path) -> RunScript:
+    """``run_script(code, env, timeout)``: run ``code`` in a fresh interpreter, which
+    prints one JSON line last; fails the test if it outlives ``timeout``."""
+
+    def run(code: str, env: dict[str, str], timeout: float = 20) -> Reporter:
+        script = tmp_path / f"script_{abs(hash(code))}.py"
+        script.write_text(textwrap.dedent(code))
+        start = time.monotonic()
+        proc = subprocess.Popen(
+            [sys.executable, str(script)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            env=env,
+        )
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            pytest.fail(f"the process did not finish within {timeout} s:\n{err[-3000:]}")
+        seconds = time.monotonic() - start
+        assert proc.returncode == 0, err[-3000:]
+        lines = out.strip().splitlines()
+        assert lines, err[-3000:]
+        return Reporter(json.loads(lines[-1]), err, seconds)
+
+    return run
+
+
+def bare_env(url: str, **extra: str) -> dict[str, str]:
+    """The environment of a process reporting to the AFFY at ``url``."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
+    env.update(AFFY_CLIENT_ID="1", AFFY_API_KEY="test-key", AFFY_API_URL=url)
+    env.update(PYTHONUNBUFFERED="1", AFFY_FLUSH_TIMEOUT="2")
+    env.update(extra)
+    return env
+
+
+@pytest.fixture
+def env_for() -> Callable[..., dict[str, str]]:
+    """``env_for(url, **AFFY_X)``: the environment of a process reporting to ``url``."""
+    return bare_env
