@@ -484,3 +484,9 @@ def bare_env(url: str, **extra: str) -> dict[str, str]:
 def env_for() -> Callable[..., dict[str, str]]:
     """``env_for(url, **AFFY_X)``: the environment of a process reporting to ``url``."""
     return bare_env
+
+
+@pytest.fixture
+def down_url() -> str:
+    """An AFFY that is down: nothing listens on this loopback port."""
+    return f"http://127.0.0.1:{free_port()}"
