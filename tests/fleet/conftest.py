@@ -57,6 +57,30 @@ SHOP = textwrap.dedent(
     """
 )
 
+#: The same shop as an ASGI app, for uvicorn.
+SHOP_ASGI = textwrap.dedent(
+    """
+    import os
+    from affy_middleware import AffyASGIMiddleware, report_payment, report_registration
+
+    async def shop(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        more = True
+        while more:
+            more = (await receive()).get("more_body", False)
+        if scope["path"] == "/signup":
+            report_registration(email="fleet@example.com")
+        elif scope["path"] == "/pay":
+            report_payment("9.99")
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/plain")]})
+        await send({"type": "http.response.body", "body": str(os.getpid()).encode()})
+
+    app = AffyASGIMiddleware(shop)
+    """
+)
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -130,9 +154,11 @@ ServeShop = Callable[..., Served]
 @pytest.fixture
 def serve_shop(tmp_path: Path, sandbox: SandboxServer) -> Iterator[ServeShop]:
     """``serve_shop(server, workers, *args, **env)`` starts the shop under ``gunicorn``,
-    ``uwsgi`` or ``uvicorn`` with ``workers`` processes and waits until each answers."""
+    ``uwsgi`` or ``uvicorn`` (the ASGI shop) with ``workers`` processes and waits until
+    each answers."""
     started: list[Served] = []
     (tmp_path / "shop.py").write_text(SHOP)
+    (tmp_path / "shop_asgi.py").write_text(SHOP_ASGI)
     bin_dir = Path(sys.executable).parent
 
     def serve(server: str, workers: int, *args: str, **env: str) -> Served:
@@ -145,6 +171,11 @@ def serve_shop(tmp_path: Path, sandbox: SandboxServer) -> Iterator[ServeShop]:
             cmd = [str(bin_dir / "uwsgi"), "--http-socket", f"127.0.0.1:{port}", "--master"]
             cmd += ["--processes", str(workers), "--chdir", str(tmp_path), "--module", "shop:app"]
             cmd += ["--die-on-term", "--need-app", "--disable-logging", *args]
+            stop = signal.SIGTERM
+        elif server == "uvicorn":
+            cmd = [str(bin_dir / "uvicorn"), "--workers", str(workers), "--host", "127.0.0.1"]
+            cmd += ["--port", str(port), "--app-dir", str(tmp_path), "--no-access-log"]
+            cmd += [*args, "shop_asgi:app"]
             stop = signal.SIGTERM
         else:
             raise ValueError(server)

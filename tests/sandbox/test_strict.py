@@ -90,6 +90,14 @@ def test_a_session_lead_before_its_click_is_recorded_unattributed(
     assert unattributed_on_dashboard(http) == 1
 
 
+def test_the_server_object_counts_unattributed_leads(
+    sandbox: SandboxServer, http: httpx.Client
+) -> None:
+    assert sandbox.unattributed() == 0
+    http.post(API_PATHS["payment"], json={**PAYMENT, "sessionId": "organic-1"})
+    assert sandbox.unattributed() == 1
+
+
 def test_clicks_and_registrations_by_click_are_never_unattributed(http: httpx.Client) -> None:
     assert http.post(API_PATHS["click"], json=CLICK).status_code == 201
     registration = http.post(API_PATHS["registration"], json={"clickId": "ck_1"})
