@@ -76,7 +76,7 @@ def test_shutdown_racing_with_reporting_threads_loses_and_hangs_nothing(
         env=env,
     )
     try:
-        out, err = proc.communicate(timeout=20)
+        out, err = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate(timeout=10)
