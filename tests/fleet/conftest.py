@@ -303,6 +303,17 @@ class Fleet:
             events=events,
         )
 
+    def wait_for_failures(self, expected: int, timeout: float) -> int:
+        """Until the sandbox has answered ``expected`` tracking calls with a 5xx (an
+        injected outage), or ``timeout`` passes; how many it answered so."""
+        deadline = time.monotonic() + timeout
+        while True:
+            requests = self.affy.get("/_sandbox/requests").json()["requests"]
+            failed = sum(1 for r in requests if r["method"] == "POST" and r["status"] >= 500)
+            if failed >= expected or time.monotonic() >= deadline:
+                return failed
+            time.sleep(0.1)  # another process is retrying: polling AFFY is all we can do
+
     def wait_for_answers(self, expected: int, timeout: float) -> int:
         """Until the sandbox has given ``expected`` final answers (2xx or 404) to tracking
         calls (POSTs: status checks don't count), or ``timeout`` passes; how many it gave."""

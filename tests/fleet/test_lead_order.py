@@ -7,7 +7,6 @@ before its click, whichever worker handled each step and whether or not AFFY was
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import httpx
@@ -20,8 +19,8 @@ pytestmark = pytest.mark.process
 JOURNEYS = 100
 #: AFFY's answer time: a healthy API across the internet.
 LATENCY = 0.05
-#: Seconds AFFY is down in the outage test.
-OUTAGE = 2.0
+#: Longest AFFY is down in the outage test (it comes back once the visitors have landed).
+OUTAGE = 5.0
 
 
 @pytest.mark.xfail(strict=True, reason="issue 10: a lead overtakes its click across workers")
@@ -51,9 +50,12 @@ def test_a_click_backing_off_after_an_outage_is_not_overtaken(
     sandbox.set_faults(outage_seconds=OUTAGE)
     # Landings during the outage: their clicks fail and back off, each in its worker.
     landed = fleet.land_many(served.url, 16)
-    left = affy.get("/_sandbox/faults").json()["outage_seconds"]
-    assert left > 0, "the outage ended before the landings did: too slow a machine"
-    time.sleep(left + 0.05)  # a fault of known length, not background work
+    # Until each worker's breaker has paused (3 failures in a row each), so the clicks
+    # are backing off, not just failed once.
+    failed = fleet.wait_for_failures(3 * 4, timeout=OUTAGE)
+    assert affy.get("/_sandbox/faults").json()["outage_seconds"] > 0, "too slow a machine"
+    assert failed >= 3 * 4, failed
+    sandbox.clear_faults()
     # AFFY is back; the clicks are still backing off while the visitors sign up and
     # pay at once, on whichever worker takes each request.
     journeys = fleet.finish_all(served.url, landed) + fleet.walk_many(served.url, 40, start=100)
