@@ -12,9 +12,15 @@ from typing import Any
 import httpx
 import pytest
 
-from affy_middleware._wire import API_PATHS
 from affy_middleware.sandbox import SandboxServer
 
+#: AFFY's tracking paths (DESIGN section 1).
+API_PATHS = {
+    "click": "/api/v1/tracking/click",
+    "registration": "/api/v1/tracking/registration",
+    "registration_lead": "/api/v1/tracking/lead/registration",
+    "payment": "/api/v1/tracking/lead/payment",
+}
 CLICK = {
     "clientId": 1,
     "affiliateReference": "abc123",
