@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 from .._wire import API_PATHS
 from . import _api
 from ._dashboard import render_dashboard
-from ._faults import Faults
+from ._faults import Faults, fault_args
 from ._store import Accepted, Store
 from ._validate import MAX_BODY, BadRequest, parse_json
 
@@ -199,7 +199,7 @@ class SandboxApp:
         method = request.method
         try:
             if name == "faults" and method == "POST":
-                self.faults.set(**_fault_args(parse_json(_read_body(request))))
+                self.faults.set(**fault_args(parse_json(_read_body(request))))
                 return _json(self.faults.snapshot())
             if name == "faults" and method == "DELETE":
                 self.faults.clear()
@@ -207,7 +207,9 @@ class SandboxApp:
             if name == "faults" and method == "GET":
                 return _json(self.faults.snapshot())
             if name == "events" and method == "GET":
-                return _json({"events": self.store.events(request.args.get("kind"))})
+                listed = self.store.events(request.args.get("kind"))
+                unattributed = sum(event["unattributed"] for event in listed)
+                return _json({"events": listed, "unattributed": unattributed})
             if name == "requests" and method == "GET":
                 return _json({"requests": self.store.requests()})
             if name == "stats" and method == "GET":
@@ -226,23 +228,6 @@ class SandboxApp:
         except (TypeError, ValueError) as exc:
             return _error(400, "Bad Request", str(exc)[:300])
         return _error(404, "Not Found", f"no such admin call: {method} {request.path[:200]}")
-
-
-_FAULT_FIELDS = (
-    "latency",
-    "error_rate",
-    "outage_seconds",
-    "rate_limit",
-    "retry_after",
-    "error_status",
-)
-
-
-def _fault_args(body: dict[str, Any]) -> dict[str, Any]:
-    unknown = set(body) - set(_FAULT_FIELDS)
-    if unknown:
-        raise BadRequest(f"unknown fault(s) {sorted(unknown)}; known: {list(_FAULT_FIELDS)}")
-    return {k: float(v) if isinstance(v, Decimal) else v for k, v in body.items()}
 
 
 def _header_seconds(seconds: float) -> str:

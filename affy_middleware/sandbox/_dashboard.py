@@ -39,6 +39,12 @@ def _body_text(body: dict[str, Any]) -> str:
     return text if len(text) <= 160 else text[:157] + "..."
 
 
+def _affiliate(event: dict[str, Any]) -> str:
+    if event["unattributed"]:
+        return "(unattributed: no click for this session)"
+    return str(event["affiliate_reference"] or "")
+
+
 def render_dashboard(store: Store, faults: Faults) -> str:
     affiliate_rows = (
         "\n".join(
@@ -59,7 +65,7 @@ def render_dashboard(store: Store, faults: Faults) -> str:
             + _cell(event["id"])
             + _cell(_when(event["received_at"]))
             + _cell(event["kind"])
-            + _cell(event["affiliate_reference"] or "")
+            + _cell(_affiliate(event), "unattributed" if event["unattributed"] else "")
             + _cell(event["session_id"] or "")
             + _cell(_body_text(event["body"]))
             + "</tr>"
@@ -69,10 +75,13 @@ def render_dashboard(store: Store, faults: Faults) -> str:
     )
     active = {k: v for k, v in faults.snapshot().items() if v and k != "error_status"}
     total_events, total_requests = store.counts()
+    unattributed = store.unattributed()
     return _template().substitute(
         total_events=total_events,
         total_requests=total_requests,
         duplicates=store.duplicates(),
+        unattributed=unattributed,
+        unattributed_class="unattributed" if unattributed else "",
         db=html.escape(store.path),
         faults=html.escape(", ".join(f"{k}={v}" for k, v in active.items()) or "none"),
         affiliate_rows=affiliate_rows,

@@ -7,9 +7,10 @@ import random
 import threading
 import time
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
-__all__ = ["Faults", "Fault"]
+__all__ = ["Faults", "Fault", "fault_args"]
 
 
 @dataclass(frozen=True)
@@ -122,3 +123,21 @@ class Faults:
                     self.retry_after,
                 )
         return latency, None
+
+
+_FAULT_FIELDS = (
+    "latency",
+    "error_rate",
+    "outage_seconds",
+    "rate_limit",
+    "retry_after",
+    "error_status",
+)
+
+
+def fault_args(body: dict[str, Any]) -> dict[str, Any]:
+    """The keyword arguments of :meth:`Faults.set` from an admin call's JSON body."""
+    unknown = set(body) - set(_FAULT_FIELDS)
+    if unknown:
+        raise ValueError(f"unknown fault(s) {sorted(unknown)}; known: {list(_FAULT_FIELDS)}")
+    return {k: float(v) if isinstance(v, Decimal) else v for k, v in body.items()}

@@ -164,6 +164,11 @@ class SandboxServer:
         """Requests answered with an earlier response (same Idempotency-Key or click id)."""
         return self.store.duplicates()
 
+    def unattributed(self) -> int:
+        """Leads by session recorded before any click of their session (lost to their
+        affiliate), as counted in ``/_sandbox/events``."""
+        return self.store.unattributed()
+
     def set_faults(
         self,
         latency: float = 0.0,

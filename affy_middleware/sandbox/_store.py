@@ -7,60 +7,15 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from .._wire import decode_body
+from ._rows import COLUMNS, SCHEMA, SESSION_LEADS, Accepted, AffiliateRow, event_of
 
 __all__ = ["Store", "Accepted", "AffiliateRow"]
 
 #: Requests kept in the in-memory request log (oldest dropped first).
 REQUEST_LOG_SIZE = 200_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS events (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    kind TEXT NOT NULL,
-    idempotency_key TEXT,
-    body TEXT NOT NULL,
-    received_at REAL NOT NULL,
-    affiliate_reference TEXT,
-    session_id TEXT,
-    click_id TEXT,
-    lead_value TEXT,
-    response TEXT NOT NULL
-);
-CREATE UNIQUE INDEX IF NOT EXISTS events_by_key ON events(idempotency_key)
-    WHERE idempotency_key IS NOT NULL;
-CREATE UNIQUE INDEX IF NOT EXISTS clicks_by_click_id ON events(click_id) WHERE kind = 'click';
-CREATE INDEX IF NOT EXISTS events_by_session ON events(session_id, kind);
-"""
-
-_COLUMNS = (
-    "id, kind, idempotency_key, body, received_at, affiliate_reference, session_id, "
-    "click_id, lead_value, response"
-)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    """The outcome of recording one call: the row id and the response body to send."""
-
-    event_id: int
-    response: str
-    duplicate: bool
-
-
-@dataclass(frozen=True)
-class AffiliateRow:
-    """One dashboard line: what one affiliate brought in."""
-
-    affiliate_reference: str
-    clicks: int
-    registrations: int
-    payments: int
-    revenue: Decimal
 
 
 class Store:
@@ -73,7 +28,7 @@ class Store:
         if self.path != ":memory:":
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         self._requests: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=REQUEST_LOG_SIZE
         )
@@ -179,33 +134,44 @@ class Store:
         """A click by our string click id, or by AFFY's integer id."""
         column = "id" if isinstance(click_id, int) else "click_id"
         return self._one(
-            f"SELECT {_COLUMNS} FROM events WHERE kind = 'click' AND {column} = ?", (click_id,)
+            f"SELECT {COLUMNS} FROM events WHERE kind = 'click' AND {column} = ?", (click_id,)
         )
 
     def latest_click(self, session_id: str) -> dict[str, Any] | None:
         return self._one(
-            f"SELECT {_COLUMNS} FROM events WHERE kind = 'click' AND session_id = ? "
+            f"SELECT {COLUMNS} FROM events WHERE kind = 'click' AND session_id = ? "
             "ORDER BY id DESC LIMIT 1",
             (session_id,),
         )
 
     def events(self, kind: str | None = None) -> list[dict[str, Any]]:
         """Accepted events, oldest first, each with its body decoded (Decimal kept exact)."""
-        query = f"SELECT {_COLUMNS} FROM events"
+        query = f"SELECT {COLUMNS} FROM events"
         params: tuple[Any, ...] = ()
         if kind is not None:
             query += " WHERE kind = ?"
             params = (kind,)
         with self._lock:
             rows = self._db.execute(query + " ORDER BY id", params).fetchall()
-        return [_event(row) for row in rows]
+        return [event_of(row) for row in rows]
 
     def latest_events(self, limit: int) -> list[dict[str, Any]]:
         with self._lock:
             rows = self._db.execute(
-                f"SELECT {_COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (limit,)
+                f"SELECT {COLUMNS} FROM events ORDER BY id DESC LIMIT ?", (limit,)
             ).fetchall()
-        return [_event(row) for row in rows]
+        return [event_of(row) for row in rows]
+
+    def unattributed(self) -> int:
+        """Session leads recorded without an affiliate (no click for their session)."""
+        marks = ",".join("?" * len(SESSION_LEADS))
+        with self._lock:
+            row = self._db.execute(
+                f"SELECT COUNT(*) FROM events WHERE kind IN ({marks})"
+                " AND affiliate_reference IS NULL",
+                SESSION_LEADS,
+            ).fetchone()
+        return int(row[0])
 
     def counts(self) -> tuple[int, int]:
         """(accepted events, logged requests)."""
@@ -253,20 +219,5 @@ class Store:
     def _one(self, query: str, params: tuple[Any, ...]) -> dict[str, Any] | None:
         with self._lock:
             row = self._db.execute(query, params).fetchone()
-        return None if row is None else _event(row)
+        return None if row is None else event_of(row)
 
-
-def _event(row: tuple[Any, ...]) -> dict[str, Any]:
-    (event_id, kind, key, body, received_at, affiliate, session_id, click_id, value, response) = row
-    return {
-        "id": int(event_id),
-        "kind": kind,
-        "idempotency_key": key,
-        "body": decode_body(body),
-        "received_at": float(received_at),
-        "affiliate_reference": affiliate,
-        "session_id": session_id,
-        "click_id": click_id,
-        "lead_value": None if value is None else Decimal(value),
-        "response": decode_body(response) if response else None,
-    }
