@@ -7,7 +7,6 @@ Wrap the app, decorate the signup and checkout views::
     app.wsgi_app = AffyMiddleware(app.wsgi_app)
 """
 
-from ._asgi import AffyASGIMiddleware
 from ._client import AffyClient, AsyncAffyClient
 from ._decorators import (
     identify,
@@ -20,8 +19,10 @@ from ._decorators import (
 from ._delivery import flush, shutdown, stats
 from ._errors import AffyAPIError, AffyConfigError, AffyError
 from ._settings import Settings
-from ._visit import Visit, current_visit
-from ._wsgi import AffyMiddleware
+from .attribution.context import current_visit
+from .attribution.visit import Visit
+from .middleware.asgi import AffyASGIMiddleware
+from .middleware.wsgi import AffyMiddleware
 
 __version__ = "0.1.0"
 

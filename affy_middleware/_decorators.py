@@ -18,15 +18,17 @@ from typing import Any, Final, TypeVar, overload
 import anyio.to_thread
 
 from . import _delivery, _resolution
+from ._logging import log_failure
 from ._settings import Settings
-from ._visit import Visit, _current, current_visit, is_token
 from ._wire import (
     Event,
     lead_value,
     payment_body,
     registration_lead_body,
 )
-from ._wsgi import log_failure
+from .attribution.context import _current, current_visit
+from .attribution.cookies import is_token
+from .attribution.visit import Visit
 
 __all__ = [
     "track_registration",

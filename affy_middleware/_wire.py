@@ -188,18 +188,32 @@ def click_body(
     user_agent: str | None = None,
     source: str | None = None,
 ) -> dict[str, Any]:
-    return _compact(
-        {
-            "clientId": client_id,
-            "affiliateReference": _require("affiliate_reference", affiliate_reference),
-            "clickId": _require("click_id", click_id),
-            "sessionId": _require("session_id", session_id),
-            "clickedUrl": clicked_url,
-            "referrerUrl": referrer_url,
-            "userAgent": user_agent,
-            "source": source,
-        }
-    )
+    # Built key by key rather than through _compact, and the three checks at once: the
+    # middleware calls this on every landing (same keys, same order, None left out).
+    if not (
+        isinstance(affiliate_reference, str)
+        and isinstance(click_id, str)
+        and isinstance(session_id, str)
+        and affiliate_reference.strip()
+        and click_id.strip()
+        and session_id.strip()
+    ):
+        _require("affiliate_reference", affiliate_reference)
+        _require("click_id", click_id)
+        _require("session_id", session_id)
+    body: dict[str, Any] = {} if client_id is None else {"clientId": client_id}
+    body["affiliateReference"] = affiliate_reference
+    body["clickId"] = click_id
+    body["sessionId"] = session_id
+    if clicked_url is not None:
+        body["clickedUrl"] = clicked_url
+    if referrer_url is not None:
+        body["referrerUrl"] = referrer_url
+    if user_agent is not None:
+        body["userAgent"] = user_agent
+    if source is not None:
+        body["source"] = source
+    return body
 
 
 def registration_body(

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._asgi import AffyASGIMiddleware, ASGIApp
 from ._settings import ENV_VARS, Settings
-from ._visit import ConsentHook
-from ._wsgi import AffyMiddleware
+from .attribution.decide import ConsentHook
+from .middleware.asgi import AffyASGIMiddleware, ASGIApp
+from .middleware.wsgi import AffyMiddleware
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

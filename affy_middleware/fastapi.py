@@ -24,8 +24,8 @@ from typing import Annotated
 from fastapi import Depends
 from starlette.requests import HTTPConnection
 
-from ._asgi import visit_of
-from ._visit import Visit
+from .attribution.visit import Visit
+from .middleware.asgi import visit_of
 
 __all__ = ["get_visit", "CurrentVisit"]
 

@@ -21,8 +21,8 @@ from typing import TYPE_CHECKING, Any
 from . import _delivery
 from ._errors import AffyConfigError
 from ._settings import ENV_VARS, Settings
-from ._visit import ConsentHook
-from ._wsgi import AffyMiddleware
+from .attribution.decide import ConsentHook
+from .middleware.wsgi import AffyMiddleware
 
 if TYPE_CHECKING:
     from flask import Flask

@@ -8,29 +8,28 @@ import os
 import re
 import threading
 from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import pytest
 
 from affy_middleware import Settings
-from affy_middleware._visit import (
-    TOKEN,
+from affy_middleware._wire import Event
+from affy_middleware.attribution import (
     Attribution,
-    Decision,
     Visit,
-    _crc,
     current_visit,
-    decide,
-    is_bot,
-    is_token,
-    new_id,
-    parse_cookies,
-    plausible_value,
-    read_companion,
-    referral_from_query,
     reset_current_visit,
     set_current_visit,
 )
-from affy_middleware._wire import Event
+from affy_middleware.attribution.cookies import (
+    TOKEN,
+    is_token,
+    new_id,
+    parse_cookies,
+    read_companion,
+)
+from affy_middleware.attribution.cookies import crc_part as _crc
+from affy_middleware.attribution.referral import is_bot, plausible_value, referral_from_query
 
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
@@ -39,6 +38,53 @@ CHROME = (
 SETTINGS = Settings(client_id=7)
 NOW = 1_800_000_000.0
 COOKIE_VALUE = re.compile(r"^([A-Za-z0-9_.\-]+)=([A-Za-z0-9_.\-]+); ")
+
+
+class Decision(NamedTuple):
+    """``Attribution.decide``'s ``(visit, cookies, event)``, named for the assertions."""
+
+    visit: Visit | None
+    cookies: tuple[str, ...]
+    event: Event | None
+
+
+@dataclasses.dataclass
+class Request:
+    """A ``RequestView`` made of plain values: the rules, apart from any server."""
+
+    method: str
+    scheme: str
+    host: str
+    path: bytes | str
+    query: bytes
+    header: Callable[[str], str | None]
+    native: Any
+
+    @property
+    def cookie(self) -> str | None:
+        return self.header("cookie")
+
+    @property
+    def query_bytes(self) -> bytes:
+        return self.query
+
+
+def decide(
+    method: str,
+    scheme: str,
+    host: str,
+    path: bytes | str,
+    query: bytes,
+    header: Callable[[str], str | None],
+    settings: Settings,
+    consent: Callable[[object], bool] | None = None,
+    *,
+    native: Any = None,
+    now: float | None = None,
+) -> Decision | None:
+    request = Request(method, scheme, host, path, query, header, native)
+    decision = Attribution(settings, consent).decide(request, now)
+    return None if decision is None else Decision(*decision)
 
 
 def headers(**values: str) -> Callable[[str], str | None]:
@@ -453,7 +499,6 @@ def test_reference_survives_in_the_companion(ref: str) -> None:
 
 @pytest.mark.parametrize("stamp", ["\u00b2\u00b3", "-1", "1e9", "1" * 13])
 def test_companion_stamp_must_be_ascii_digits(stamp: str) -> None:
-    from affy_middleware._visit import _crc, read_companion
 
     assert read_companion(f"{stamp}.{_crc(SNIPPET_ID)}", SNIPPET_ID) is None
     assert read_companion(f"17.{_crc(SNIPPET_ID)}.b%%", SNIPPET_ID) == (17.0, None)

@@ -8,14 +8,18 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 
-from . import _delivery
-from ._decorators import register_field_source
-from ._resolution import resolve
-from ._settings import Settings
-from ._visit import REISSUE, Attribution, ConsentHook, Decision, Visit, _current
-from ._wsgi import log_failure
+from .. import _delivery
+from .._decorators import register_field_source
+from .._logging import log_failure
+from .._resolution import resolve
+from .._settings import Settings
+from ..attribution.context import _current
+from ..attribution.decide import ConsentHook
+from ..attribution.request import ASGIRequest
+from ..attribution.visit import Visit
+from .pipeline import VISIT_KEY, Pipeline
 
-__all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of"]
+__all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of", "ASGIApp"]
 
 logger = logging.getLogger("affy_middleware")
 
@@ -26,21 +30,10 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Where the request's ``Visit`` (or None) is put in the scope.
-SCOPE_KEY: Final = "affy.visit"
+SCOPE_KEY: Final = VISIT_KEY
 #: Key in ``scope["state"]``: Starlette/FastAPI read it as ``request.state.affy_visit``.
 STATE_KEY: Final = "affy_visit"
 
-#: Request header (lower-case bytes) -> the name the visit rules look it up by (besides
-#: ``cookie``, which is read, and joined when split, with the host).
-_HEADERS: Final = {
-    b"user-agent": "user-agent",
-    b"referer": "referer",
-    b"sec-purpose": "sec-purpose",
-    b"purpose": "purpose",
-    b"x-purpose": "x-purpose",
-    b"x-moz": "x-moz",
-    b"sec-fetch-mode": "sec-fetch-mode",
-}
 _SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
@@ -82,16 +75,14 @@ class AffyASGIMiddleware:
         self.settings = settings
         self.flush_on_shutdown = flush_on_shutdown
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
-        self._attribution = Attribution(settings, consent) if settings.enabled else None
-        click = settings.click_cookie.encode("latin-1") + b"="
-        session = settings.session_cookie.encode("latin-1") + b"="
-        # One substring test tells "no cookie of ours" when both names share a prefix
-        # ("affy_"); a false alarm only costs a closer look at the cookie header.
-        shared = click[: len(os.path.commonprefix([click.decode(), session.decode()]))]
-        self._needle = shared if len(shared) >= 4 else click
-        self._other_needle: bytes | None = None if len(shared) >= 4 else session
-        # Inline delivery makes an HTTP call: keep it off the event loop.
-        self._inline = settings.delivery == "sync"
+        self._pipeline = Pipeline(settings, consent) if settings.enabled else None
+        if self._pipeline is not None:
+            click, session = (needle.encode("latin-1") for needle in self._pipeline.needles)
+            # One substring test tells "no cookie of ours" when both names share a prefix
+            # ("affy_"); a false alarm only costs a closer look at the cookie header.
+            shared = click[: len(os.path.commonprefix([click.decode(), session.decode()]))]
+            self._needle = shared if len(shared) >= 4 else click
+            self._other_needle: bytes | None = None if len(shared) >= 4 else session
 
     def __repr__(self) -> str:
         return f"AffyASGIMiddleware({self.app!r}, settings={self.settings!r})"
@@ -101,12 +92,13 @@ class AffyASGIMiddleware:
             if scope["type"] == "lifespan" and self.flush_on_shutdown:
                 return await self._lifespan(scope, receive, send)
             return await self.app(scope, receive, send)
-        attribution = self._attribution
-        if attribution is None or SCOPE_KEY in scope:
+        pipeline = self._pipeline
+        if pipeline is None or SCOPE_KEY in scope:
             # Wrapped twice: the outer middleware already tracked this request.
             return await self.app(scope, receive, send)
-        visit = decision = None
+        decision = None
         try:  # free when nothing raises (3.11+); a server's odd scope must not hurt
+            attribution = pipeline.attribution
             query = scope.get("query_string")
             if (
                 query
@@ -114,89 +106,42 @@ class AffyASGIMiddleware:
                 and scope["method"] == "GET"
                 and attribution.might_land(query)
             ):
-                decision = self._decide(scope, query)  # maybe an affiliate landing
+                # Maybe an affiliate landing: the request's headers are read in one pass.
+                decision = attribution.decide(ASGIRequest(scope, query))
             else:
                 # No cookie of ours, no visit. Header names are lower-case in ASGI
                 # (Starlette's Headers relies on that too).
                 needle, other = self._needle, self._other_needle
                 for name, value in scope["headers"]:
                     if name == b"cookie" and (needle in value or (other and other in value)):
-                        # A returning visitor: the visit reads the rest when asked.
+                        # A returning visitor: the other headers are read only if needed.
                         cookie = _cookie_header(scope["headers"])
-                        visit = attribution.returning(scope["method"], cookie, scope)
-                        if visit is REISSUE:  # a click cookie AFFY's snippet wrote, maybe
-                            visit = None
-                            decision = self._decide(scope, None)
+                        decision = attribution.decide(ASGIRequest(scope, query or b"", cookie))
                         break
         except Exception:
             log_failure("deciding the visit")
-        if decision is not None:
-            visit, cookies, event = decision
-            if event is not None:
-                await self._enqueue(event)
-            if cookies:
-                send = _with_cookies(send, cookies)
-        _expose(scope, visit)
-        if visit is None:
+        if decision is None:
+            scope[SCOPE_KEY] = None
+            _set_state(scope, None)
             # Each request runs in its own task, whose context holds no visit: unlike
             # WSGI threads, nothing is left over from an earlier request to reset.
             return await self.app(scope, receive, send)
-        token = _current.set(visit)
+        visit, cookies, event = decision
+        if event is not None and pipeline.blocks:
+            from anyio import to_thread
+
+            await to_thread.run_sync(pipeline.submit, event)
+            event = None
+        if cookies:
+            send = _with_cookies(send, cookies)
+        token = pipeline.enter(scope, visit, event)
+        _set_state(scope, visit)
         try:
             await self.app(scope, receive, send)
         finally:
             _current.reset(token)
 
-    def _decide(self, scope: Scope, query: bytes | None) -> Decision | None:
-        """The full decision: a GET whose query may land (``query``), or a re-issue check."""
-        attribution = self._attribution
-        assert attribution is not None
-        headers = scope["headers"]
-        method = scope["method"]
-        scheme = scope.get("scheme") or "http"
-        if query is None:
-            return attribution.decide_cookies(method, scheme, _lazy_headers(headers), scope)
-        # A GET that may land: the rules read most of the headers then, about ten lookups,
-        # so one pass builds their table and the lookup is its ``dict.get`` (a Python
-        # closure per lookup cost several µs per landing once served).
-        table: dict[str, str] = {}
-        host = None
-        wanted = _HEADERS.get
-        for raw_name, raw_value in headers:
-            name = wanted(raw_name)
-            if name is not None:
-                if name not in table:
-                    table[name] = raw_value.decode("latin-1")
-            elif raw_name == b"cookie":
-                value = raw_value.decode("latin-1")
-                seen = table.get("cookie")
-                table["cookie"] = value if seen is None else f"{seen}; {value}"  # HTTP/2 splits
-            elif raw_name == b"host" and host is None:
-                host = raw_value.decode("latin-1")
-        if not host:
-            server = scope.get("server")
-            host = f"{server[0]}:{server[1]}" if server else ""
-        raw_path = scope.get("raw_path")
-        if raw_path:
-            path = bytes(raw_path).split(b"?", 1)[0]
-        else:
-            path = str(scope.get("path") or "/").encode("utf-8", "surrogateescape")
-        return attribution.decide_query(method, scheme, host, path, query, table.get, scope)
-
-    async def _enqueue(self, event: Any) -> None:
-        try:
-            dispatcher = _delivery.dispatcher_for(self.settings)
-            if self._inline:
-                from anyio import to_thread
-
-                await to_thread.run_sync(dispatcher.enqueue, event)
-            else:
-                dispatcher.enqueue(event)
-        except Exception:
-            log_failure("enqueueing the click")
-
     # -- lifespan -----------------------------------------------------------------------
-
     async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
         asked = False
         flushed = False
@@ -261,40 +206,7 @@ def _cookie_header(headers: Any) -> str:
     return values[0] if len(values) == 1 else "; ".join(values)
 
 
-def _lazy_headers(headers: Any) -> Callable[[str], str | None]:
-    """Header lookup for a re-issue check: the cookies now, the other headers' table only
-    if the rules ask for one of them (most re-issues read none)."""
-    cookie = None
-    for raw_name, raw_value in headers:
-        if raw_name == b"cookie":
-            value = raw_value.decode("latin-1")
-            cookie = value if cookie is None else f"{cookie}; {value}"  # HTTP/2 splits
-    table: dict[str, str] | None = None
-
-    def header(name: str) -> str | None:
-        nonlocal table
-        if name == "cookie":
-            return cookie
-        if table is None:
-            table = _header_table(headers)
-        return table.get(name)
-
-    return header
-
-
-def _header_table(headers: Any) -> dict[str, str]:
-    """The first value of each header the visit rules look at, by lower-case name."""
-    table: dict[str, str] = {}
-    wanted = _HEADERS.get
-    for raw_name, raw_value in headers:
-        name = wanted(raw_name)
-        if name is not None and name not in table:
-            table[name] = raw_value.decode("latin-1")
-    return table
-
-
-def _expose(scope: Scope, visit: Visit | None) -> None:
-    scope[SCOPE_KEY] = visit
+def _set_state(scope: Scope, visit: Visit | None) -> None:
     state = scope.get("state")
     if state is None:
         scope["state"] = {STATE_KEY: visit}
