@@ -18,6 +18,7 @@ __all__ = [
     "decode_body",
     "lead_value",
     "click_body",
+    "checked_click_body",
     "registration_body",
     "registration_lead_body",
     "payment_body",
@@ -188,19 +189,34 @@ def click_body(
     user_agent: str | None = None,
     source: str | None = None,
 ) -> dict[str, Any]:
-    # Built key by key rather than through _compact, and the three checks at once: the
-    # middleware calls this on every landing (same keys, same order, None left out).
-    if not (
-        isinstance(affiliate_reference, str)
-        and isinstance(click_id, str)
-        and isinstance(session_id, str)
-        and affiliate_reference.strip()
-        and click_id.strip()
-        and session_id.strip()
-    ):
-        _require("affiliate_reference", affiliate_reference)
-        _require("click_id", click_id)
-        _require("session_id", session_id)
+    _require("affiliate_reference", affiliate_reference)
+    _require("click_id", click_id)
+    _require("session_id", session_id)
+    return checked_click_body(
+        client_id,
+        affiliate_reference,
+        click_id,
+        session_id,
+        clicked_url,
+        referrer_url,
+        user_agent,
+        source,
+    )
+
+
+def checked_click_body(
+    client_id: int | None,
+    affiliate_reference: str,
+    click_id: str,
+    session_id: str,
+    clicked_url: str | None,
+    referrer_url: str | None,
+    user_agent: str | None,
+    source: str | None,
+) -> dict[str, Any]:
+    """:func:`click_body` for values known to be valid (the middleware's landing: its ids
+    are tokens, the reference a plausible value). Same keys, same order, None left out;
+    built key by key, as this runs on every landing."""
     body: dict[str, Any] = {} if client_id is None else {"clientId": client_id}
     body["affiliateReference"] = affiliate_reference
     body["clickId"] = click_id

@@ -3,7 +3,7 @@
 What the click event sends to AFFY, made safe: the host checked (else ``invalid-host``), the
 path and query percent-encoded where needed (a WSGI latin-1 path back to the client's
 bytes first), the referrer and user agent cut to their limits and stripped of what is not
-printable. The body itself is ``_wire.click_body``'s.
+printable. The body itself is built by ``_wire.checked_click_body``.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
-from .._wire import Event, click_body
+from .._wire import Event, checked_click_body
 
 if TYPE_CHECKING:
     from .request import HeaderLookup, RequestView
@@ -100,16 +100,16 @@ def click_event(
         user_agent = user_agent[:MAX_USER_AGENT_LENGTH].strip()
     else:
         user_agent = _printable(user_agent, MAX_USER_AGENT_LENGTH)
-    session_id = visit.session_id
-    body = click_body(
-        client_id,  # type: ignore[arg-type]  # a landing: active settings, a client id
-        affiliate_reference=visit.affiliate_reference,  # type: ignore[arg-type]
-        click_id=visit.click_id,  # type: ignore[arg-type]
-        session_id=session_id,  # type: ignore[arg-type]
-        clicked_url=url[:MAX_URL_LENGTH],
+    session_id: str = visit.session_id  # type: ignore[assignment]  # a landing's: set
+    body = checked_click_body(
+        client_id,
+        visit.affiliate_reference,  # type: ignore[arg-type]  # the landing's reference
+        visit.click_id,  # type: ignore[arg-type]  # a new id
+        session_id,
+        url[:MAX_URL_LENGTH],
         # A referrer with a space in it is no URL.
-        referrer_url=referrer if referrer and " " not in referrer else None,
-        user_agent=user_agent or None,
-        source=visit.source,
+        referrer if referrer and " " not in referrer else None,
+        user_agent or None,
+        visit.source,
     )
     return Event("click", body, session_id)

@@ -73,7 +73,6 @@ class Attribution:
         "_session_key",
         "_companion_key",
         "_consent_key",
-        "_visit_keys",
         "_land_needles",
         "_set_cookies",
     )
@@ -99,7 +98,6 @@ class Attribution:
         self._session_key = self.session_cookie + "="
         self._companion_key = self.companion_cookie + "="
         self._consent_key = f"{self.consent_cookie}="
-        self._visit_keys = (self._session_key, self._companion_key)
         self._land_needles = _landing_needles(settings.ref_params)
         self._set_cookies = SetCookies(settings)
 
@@ -166,7 +164,6 @@ class Attribution:
         visit.settings = self.settings
         visit.native = request.native
         visit._cookie = cookie
-        visit._keys = self._visit_keys
         return visit, (), None
 
     def might_land(self, query: bytes | str) -> bool:
@@ -174,6 +171,7 @@ class Attribution:
         no ``%``): the full scan is skipped. A parameter without ``=`` has no value, and an
         empty value is ignored anyway."""
         if isinstance(query, bytes):
+            # Searched as text: `bytes in bytes` first tries the needle as an int.
             query = query.decode("latin-1")
         if "%" in query:
             return True
@@ -252,3 +250,4 @@ class Attribution:
         out = self._set_cookies.values(scheme == "https", click_id, session_id, companion)
         event = click_event(self.settings.client_id, visit, request, scheme, header, query)
         return visit, out, event
+

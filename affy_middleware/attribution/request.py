@@ -201,7 +201,10 @@ class ASGIRequest:
 
     @property
     def host(self) -> str:
-        host = self.header("host")
+        table = self._table
+        if table is None:
+            self._table = table = self._read_headers()
+        host = table.get("host")
         if host:
             return host
         server = self.native.get("server")

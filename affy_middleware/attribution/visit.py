@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from .._settings import Settings
 from . import cookies
-from .cookies import _cookie_value, read_companion
+from .cookies import _cookie_value, companion_cookie_name, read_companion
 
 __all__ = ["Visit", "LazyVisit"]
 
@@ -81,24 +81,25 @@ _DEFAULTS: Final[dict[str, Any]] = {
 class LazyVisit(Visit):
     """A returning visitor's visit that reads its cookies only when asked.
 
-    Made with the click id (or the session id), the method, the settings, the native
-    request, the cookie header and the keys to look for in it (``"<session cookie>="``,
-    ``"<companion cookie>="``); the other slots stay unset, so reading one raises inside
-    its slot descriptor and lands in ``__getattr__``, which fills it once: the session id
-    from the cookie, the companion's ``clicked_at``/``affiliate_reference``, or the field's
-    default. A field code sets first is never overwritten. To every reader it is a plain
-    :class:`Visit`.
+    Made with the click id (or the session id), the method, the settings (which name the
+    cookies), the native request and the cookie header; the other slots stay unset, so
+    reading one raises inside its slot descriptor and lands in ``__getattr__``, which fills
+    it once: the session id from the cookie, the companion's ``clicked_at`` and
+    ``affiliate_reference``, or the field's default. A field code sets first is never
+    overwritten. To every reader it is a plain :class:`Visit`.
     """
 
-    __slots__ = ("_cookie", "_keys")
+    __slots__ = ("_cookie",)
     _cookie: str
-    _keys: tuple[str, str]
+
+    def _cookie_named(self, name: str) -> str | None:
+        return _cookie_value(self._cookie, name + "=")
 
     def __getattr__(self, name: str) -> Any:
         if name in _DEFAULTS:
             value = _DEFAULTS[name]
         elif name == "session_id":
-            value = _cookie_value(self._cookie, self._keys[0])
+            value = self._cookie_named(self.settings.session_cookie)  # type: ignore[union-attr]
             if value is not None and TOKEN.fullmatch(value) is None:
                 value = None
         elif name == "affiliate_reference" or name == "clicked_at":
@@ -113,7 +114,8 @@ class LazyVisit(Visit):
         clicked_at = ref = None
         click_id = self.click_id
         if click_id is not None:
-            companion = _cookie_value(self._cookie, self._keys[1])
+            settings: Settings = self.settings  # type: ignore[assignment]  # always set
+            companion = self._cookie_named(companion_cookie_name(settings.click_cookie))
             parsed = read_companion(companion, click_id) if companion else None
             if parsed is not None:
                 clicked_at, ref = parsed

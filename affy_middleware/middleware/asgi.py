@@ -77,12 +77,12 @@ class AffyASGIMiddleware:
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
         self._pipeline = Pipeline(settings, consent) if settings.enabled else None
         if self._pipeline is not None:
-            click, session = (needle.encode("latin-1") for needle in self._pipeline.needles)
+            click, session = self._pipeline.needles
             # One substring test tells "no cookie of ours" when both names share a prefix
             # ("affy_"); a false alarm only costs a closer look at the cookie header.
-            shared = click[: len(os.path.commonprefix([click.decode(), session.decode()]))]
+            shared = os.path.commonprefix([click, session])
             self._needle = shared if len(shared) >= 4 else click
-            self._other_needle: bytes | None = None if len(shared) >= 4 else session
+            self._other_needle: str | None = None if len(shared) >= 4 else session
 
     def __repr__(self) -> str:
         return f"AffyASGIMiddleware({self.app!r}, settings={self.settings!r})"
@@ -110,14 +110,19 @@ class AffyASGIMiddleware:
                 decision = attribution.decide(ASGIRequest(scope, query))
             else:
                 # No cookie of ours, no visit. Header names are lower-case in ASGI
-                # (Starlette's Headers relies on that too).
-                needle, other = self._needle, self._other_needle
+                # (Starlette's Headers relies on that too); HTTP/2 may split the cookies.
+                cookie = None
                 for name, value in scope["headers"]:
-                    if name == b"cookie" and (needle in value or (other and other in value)):
+                    if name == b"cookie":
+                        cookie = value if cookie is None else b"%s; %s" % (cookie, value)
+                if cookie is not None:
+                    # Searched as text: `bytes in bytes` first tries the needle as an int.
+                    text = cookie.decode("latin-1")
+                    other = self._other_needle
+                    if self._needle in text or (other and other in text):
                         # A returning visitor: the other headers are read only if needed.
-                        cookie = _cookie_header(scope["headers"])
-                        decision = attribution.decide(ASGIRequest(scope, query or b"", cookie))
-                        break
+                        request = ASGIRequest(scope, query or b"", text)
+                        decision = attribution.decide(request)
         except Exception:
             log_failure("deciding the visit")
         if decision is None:
@@ -198,12 +203,6 @@ class AffyASGIMiddleware:
         end = time.monotonic() + limit
         own = _delivery.dispatcher_for(self.settings).flush(limit)
         return _delivery.flush(max(0.0, end - time.monotonic())) and own
-
-
-def _cookie_header(headers: Any) -> str:
-    """The Cookie header as text; several (HTTP/2 may split it) joined with ``; ``."""
-    values = [value.decode("latin-1") for name, value in headers if name == b"cookie"]
-    return values[0] if len(values) == 1 else "; ".join(values)
 
 
 def _set_state(scope: Scope, visit: Visit | None) -> None:
