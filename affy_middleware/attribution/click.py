@@ -15,7 +15,8 @@ from urllib.parse import quote
 from .._wire import Event, checked_click_body
 
 if TYPE_CHECKING:
-    from .request import HeaderLookup, RequestView
+    from .referral import HeaderLookup
+    from .request import RequestView
     from .visit import Visit
 
 __all__ = ["MAX_URL_LENGTH", "MAX_USER_AGENT_LENGTH", "click_event"]

@@ -15,10 +15,11 @@ from typing import Any, Final
 
 from .._settings import Settings
 from .._wire import Event
-from . import cookies
 from .click import click_event
 from .cookies import (
+    _COMPANION_HEAD,
     CONSENT_YES,
+    TOKEN,
     SetCookies,
     _cookie_value,
     companion_cookie_name,
@@ -27,16 +28,23 @@ from .cookies import (
     new_id,
     read_companion,
 )
-from .referral import _landing_needles, _param_table, _referral, _text_table, is_navigation
-from .request import HeaderLookup, RequestView
+from .referral import (
+    HeaderLookup,
+    _landing_needles,
+    _param_table,
+    _referral,
+    _text_table,
+    is_navigation,
+)
+from .request import RequestView
 from .visit import LazyVisit, Visit
 
 __all__ = ["Attribution", "Decision", "ConsentHook"]
 
-# Bound by assignment, not imported (see docs/benchmarks/wsgi.md, "method calls").
-TOKEN: Final = cookies.TOKEN
+# Bound methods made once, not per call (docs/benchmarks/wsgi.md, "Why the request path
+# reads as it does").
 _is_token: Final = TOKEN.fullmatch
-_companion_head: Final = cookies._COMPANION_HEAD.match
+_companion_head: Final = _COMPANION_HEAD.match
 
 ConsentHook = Callable[[Any], bool]
 """``hook(native_request) -> bool``: the WSGI environ or the ASGI scope; True = may set cookies."""
@@ -115,13 +123,13 @@ class Attribution:
                         return self._withheld(request, ref)
                     return self._landing(request, header, raw, ref, source, now)
         # No landing: a returning visitor (or nobody), unless a click cookie AFFY's snippet
-        # wrote may have to be re-issued. The common case costs a substring search or two
-        # and one token check (docs/benchmarks/wsgi.md: this path is kept in one frame).
+        # wrote may have to be re-issued. Every page view of a visit comes here, so this
+        # path stays in this one method (docs/benchmarks/wsgi.md).
         cookie = request.cookie
         if not cookie:
             return None
         method = request.method
-        # _cookie_value(cookie, self._click_key), inline.
+        # _cookie_value(cookie, self._click_key), spelled out.
         key = self._click_key
         i = cookie.find(key)
         while i > 0 and cookie[i - 1] not in " ;\t":
@@ -250,4 +258,3 @@ class Attribution:
         out = self._set_cookies.values(scheme == "https", click_id, session_id, companion)
         event = click_event(self.settings.client_id, visit, request, scheme, header, query)
         return visit, out, event
-

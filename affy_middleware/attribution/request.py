@@ -9,15 +9,13 @@ request, so they keep to ``__slots__`` and compute what only a landing needs on 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
 from .click import wsgi_bytes
+from .referral import HeaderLookup
 
-__all__ = ["HeaderLookup", "RequestView", "WSGIRequest", "ASGIRequest"]
-
-HeaderLookup = Callable[[str], "str | None"]
-"""``lookup("user-agent") -> value or None``; names are lower-case."""
+__all__ = ["RequestView", "WSGIRequest", "ASGIRequest"]
 
 
 class RequestView(Protocol):

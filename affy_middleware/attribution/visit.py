@@ -13,13 +13,9 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .._settings import Settings
-from . import cookies
-from .cookies import _cookie_value, companion_cookie_name, read_companion
+from .cookies import TOKEN, _cookie_value, companion_cookie_name, read_companion
 
 __all__ = ["Visit", "LazyVisit"]
-
-#: Bound by assignment, not imported (see docs/benchmarks/wsgi.md, "method calls").
-TOKEN: Final = cookies.TOKEN
 
 
 @dataclass(slots=True)
