@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 from .. import _delivery
@@ -17,24 +16,16 @@ from ..attribution.context import _current
 from ..attribution.decide import ConsentHook
 from ..attribution.request import ASGIRequest
 from ..attribution.visit import Visit
+from .lifespan import run_lifespan
 from .pipeline import VISIT_KEY, Pipeline
+from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of", "ASGIApp"]
-
-logger = logging.getLogger("affy_middleware")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 #: Where the request's ``Visit`` (or None) is put in the scope.
 SCOPE_KEY: Final = VISIT_KEY
 #: Key in ``scope["state"]``: Starlette/FastAPI read it as ``request.state.affy_visit``.
 STATE_KEY: Final = "affy_visit"
-
-_SHUTDOWN_DONE: Final = frozenset({"lifespan.shutdown.complete", "lifespan.shutdown.failed"})
 
 
 def visit_of(scope: Mapping[str, Any]) -> Visit | None:
@@ -90,7 +81,7 @@ class AffyASGIMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan" and self.flush_on_shutdown:
-                return await self._lifespan(scope, receive, send)
+                return await run_lifespan(self.app, scope, receive, send, self.flush)
             return await self.app(scope, receive, send)
         pipeline = self._pipeline
         if pipeline is None or SCOPE_KEY in scope:
@@ -147,45 +138,6 @@ class AffyASGIMiddleware:
             _current.reset(token)
 
     # -- lifespan -----------------------------------------------------------------------
-    async def _lifespan(self, scope: Scope, receive: Receive, send: Send) -> None:
-        asked = False
-        flushed = False
-
-        async def receive_() -> Message:
-            nonlocal asked
-            asked = True
-            return await receive()
-
-        async def send_(message: Message) -> None:
-            nonlocal flushed
-            if message.get("type") in _SHUTDOWN_DONE and not flushed:
-                # After the app's own shutdown handlers, which may report events too.
-                flushed = True
-                await self.flush()
-            await send(message)
-
-        try:
-            await self.app(scope, receive_, send_)
-        except Exception:
-            if asked:
-                raise
-            logger.debug("affy_middleware: the app does not handle lifespan", exc_info=True)
-        if not asked:
-            # The app does not speak lifespan (Django, plain apps): answer for it, so the
-            # server still tells us when it stops.
-            await self._answer_lifespan(receive, send)
-
-    async def _answer_lifespan(self, receive: Receive, send: Send) -> None:
-        for _ in range(8):  # startup, shutdown; a misbehaving server can't keep us here
-            message = await receive()
-            kind = message.get("type")
-            if kind == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif kind == "lifespan.shutdown":
-                await self.flush()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
-
     async def flush(self, timeout: float | None = None) -> bool:
         """Deliver what is queued, in a worker thread, for at most ``timeout`` seconds in
         all (default ``flush_timeout``): this middleware's events first, then those of any
