@@ -7,7 +7,6 @@ Wrap the app, decorate the signup and checkout views::
     app.wsgi_app = AffyMiddleware(app.wsgi_app)
 """
 
-from ._asgi import AffyASGIMiddleware
 from ._errors import (
     AffyAPIError,
     AffyAuthError,
@@ -21,8 +20,8 @@ from ._errors import (
     AffyValidationError,
 )
 from ._settings import Settings
-from ._visit import Visit, current_visit
-from ._wsgi import AffyMiddleware
+from .attribution.context import current_visit
+from .attribution.visit import Visit
 from .client import (
     AffyClient,
     AsyncAffyClient,
@@ -41,6 +40,8 @@ from .conversions import (
     track_registration,
 )
 from .delivery import flush, shutdown, stats
+from .middleware.asgi import AffyASGIMiddleware
+from .middleware.wsgi import AffyMiddleware
 
 __version__ = "0.1.0"
 

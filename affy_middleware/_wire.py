@@ -19,6 +19,7 @@ __all__ = [
     "decode_body",
     "lead_value",
     "click_body",
+    "checked_click_body",
     "registration_body",
     "registration_lead_body",
     "payment_body",
@@ -189,18 +190,47 @@ def click_body(
     user_agent: str | None = None,
     source: str | None = None,
 ) -> dict[str, Any]:
-    return _compact(
-        {
-            "clientId": client_id,
-            "affiliateReference": _require("affiliate_reference", affiliate_reference),
-            "clickId": _require("click_id", click_id),
-            "sessionId": _require("session_id", session_id),
-            "clickedUrl": clicked_url,
-            "referrerUrl": referrer_url,
-            "userAgent": user_agent,
-            "source": source,
-        }
+    _require("affiliate_reference", affiliate_reference)
+    _require("click_id", click_id)
+    _require("session_id", session_id)
+    return checked_click_body(
+        client_id,
+        affiliate_reference,
+        click_id,
+        session_id,
+        clicked_url,
+        referrer_url,
+        user_agent,
+        source,
     )
+
+
+def checked_click_body(
+    client_id: int | None,
+    affiliate_reference: str,
+    click_id: str,
+    session_id: str,
+    clicked_url: str | None,
+    referrer_url: str | None,
+    user_agent: str | None,
+    source: str | None,
+) -> dict[str, Any]:
+    """:func:`click_body` for values known to be valid (the middleware's landing: its ids
+    are tokens, the reference a plausible value). Same keys, same order, None left out;
+    built key by key, as this runs on every landing."""
+    body: dict[str, Any] = {} if client_id is None else {"clientId": client_id}
+    body["affiliateReference"] = affiliate_reference
+    body["clickId"] = click_id
+    body["sessionId"] = session_id
+    if clicked_url is not None:
+        body["clickedUrl"] = clicked_url
+    if referrer_url is not None:
+        body["referrerUrl"] = referrer_url
+    if user_agent is not None:
+        body["userAgent"] = user_agent
+    if source is not None:
+        body["source"] = source
+    return body
 
 
 def registration_body(

@@ -27,12 +27,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ._asgi import AffyASGIMiddleware, ASGIApp
 from ._resolution import resolve
 from ._settings import ENV_VARS, Settings
-from ._visit import ConsentHook, Visit
-from ._wsgi import AffyMiddleware
+from .attribution.decide import ConsentHook
+from .attribution.visit import Visit
 from .conversions import register_field_source
+from .middleware.asgi import AffyASGIMiddleware, ASGIApp
+from .middleware.wsgi import AffyMiddleware
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import WSGIApplication

@@ -28,9 +28,9 @@ from __future__ import annotations
 from collections.abc import Mapping, MutableMapping
 from typing import Annotated, Any
 
-from ._asgi import visit_of
-from ._visit import Visit
+from .attribution.visit import Visit
 from .conversions import register_field_source
+from .middleware.asgi import visit_of
 
 __all__ = ["get_visit", "CurrentVisit"]
 

@@ -26,9 +26,10 @@ from . import delivery
 from ._resolution import resolve
 from ._settings import ENV_VARS, Settings
 from ._settings_sources import read_option
-from ._visit import ConsentHook, Visit
-from ._wsgi import AffyMiddleware
+from .attribution.decide import ConsentHook
+from .attribution.visit import Visit
 from .conversions import register_field_source
+from .middleware.wsgi import AffyMiddleware
 
 __all__ = ["Affy", "FLUSH_ON_TEARDOWN"]
 

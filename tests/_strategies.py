@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import HealthCheck, assume, settings
 from hypothesis import strategies as st
 
-from affy_middleware._visit import is_token, parse_cookies
+from affy_middleware.attribution.cookies import is_token, parse_cookies
 
 #: One of our Set-Cookie values, whole (compile it as text, or ``.encode()`` it for bytes).
 OUR_COOKIE_PATTERN = (

@@ -17,9 +17,9 @@ from typing import Any, TypeVar, overload
 import anyio.to_thread
 
 from .. import delivery
-from .._visit import _current
+from .._logging import log_failure
 from .._wire import lead_value
-from .._wsgi import log_failure
+from ..attribution.context import _current
 from .fields import CustomerExtractor, customer_fields
 from .reports import payment_event, registration_event, settings_for, submit
 from .status import failed

@@ -22,8 +22,8 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .._visit import Visit
-from .._wsgi import log_failure
+from .._logging import log_failure
+from ..attribution.visit import Visit
 
 __all__ = [
     "FieldSource",

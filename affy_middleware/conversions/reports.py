@@ -11,8 +11,10 @@ from decimal import Decimal
 
 from .. import _resolution, delivery
 from .._settings import Settings
-from .._visit import Visit, current_visit, is_token
 from .._wire import Event, lead_value, payment_body, registration_body, registration_lead_body
+from ..attribution.context import current_visit
+from ..attribution.cookies import is_token
+from ..attribution.visit import Visit
 from .fields import clean
 
 __all__ = [

@@ -27,8 +27,8 @@ from affy_middleware import (
     track_payment,
     track_registration,
 )
-from affy_middleware._visit import Visit, reset_current_visit, set_current_visit
 from affy_middleware._wire import Event
+from affy_middleware.attribution import Visit, reset_current_visit, set_current_visit
 from affy_middleware.conversions import response_status
 
 SETTINGS = Settings(client_id=5, api_url="http://127.0.0.1:9")
@@ -61,7 +61,7 @@ def events() -> Iterator[list[Event]]:
 
 @pytest.fixture(autouse=True)
 def fresh_log_limit(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
+    monkeypatch.setattr("affy_middleware._logging.log_failure.last", 0.0)
 
 
 # -- registration --------------------------------------------------------------------------

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from affy_middleware import Settings, identify, track_registration
-from affy_middleware._visit import Visit, reset_current_visit, set_current_visit
 from affy_middleware._wire import Event
+from affy_middleware.attribution import Visit, reset_current_visit, set_current_visit
 from affy_middleware.conversions import register_field_source
 from affy_middleware.delivery import capture
 

@@ -221,7 +221,7 @@ def test_shop_under_asgi(shop: None, events: list[Event]) -> None:
 def test_shop_under_asgi_against_the_sandbox_with_lifespan_flush(
     shop: None, sandbox: SandboxServer
 ) -> None:
-    from tests.test_asgi import drive_lifespan
+    from tests.middleware.test_asgi import drive_lifespan
 
     sandbox.set_faults(latency=0.2)  # delivered only because the shutdown waits for it
     app = wrap_asgi(get_asgi_application(), settings=sandbox.settings(flush_timeout=4))

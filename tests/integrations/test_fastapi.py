@@ -272,7 +272,7 @@ def test_starlette_endpoints_and_json_fields(events: list[Event]) -> None:
 
 
 def test_starlette_lifespan_runs_and_the_queue_is_flushed(sandbox: SandboxServer) -> None:
-    from tests.test_asgi import drive_lifespan
+    from tests.middleware.test_asgi import drive_lifespan
 
     log: list[str] = []
     app = make_starlette(log)

@@ -11,7 +11,8 @@ import httpx
 import pytest
 
 from affy_middleware import AffyASGIMiddleware, Settings, _resolution, current_visit, delivery
-from affy_middleware._visit import TOKEN, Attribution, Visit
+from affy_middleware.attribution import Attribution, Visit
+from affy_middleware.attribution.cookies import TOKEN
 from affy_middleware.sandbox import SandboxServer
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
@@ -677,8 +678,8 @@ def test_tracking_bugs_are_logged_and_the_response_unchanged(
     def broken(*args: Any, **kwargs: Any) -> Any:
         raise KeyError("a bug of ours")
 
-    monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
-    for entry in ("decide", "decide_query", "decide_cookies", "returning", "might_land"):
+    monkeypatch.setattr("affy_middleware._logging.log_failure.last", 0.0)
+    for entry in ("decide", "might_land"):
         monkeypatch.setattr(Attribution, entry, broken)
     seen: list[Any] = []
 
@@ -702,7 +703,7 @@ def test_enqueue_failure_is_logged_and_cookies_still_set(
     def broken(settings: Settings) -> Any:
         raise RuntimeError("AFFY down and a bug")
 
-    monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
+    monkeypatch.setattr("affy_middleware._logging.log_failure.last", 0.0)
     monkeypatch.setattr(delivery, "backend_for", broken)
     with caplog.at_level(logging.ERROR, logger="affy_middleware"):
         response = run(get(AffyASGIMiddleware(hello, settings=SETTINGS), "/?ref=aff"))

@@ -18,17 +18,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from affy_middleware import Settings, delivery, track_registration
-from affy_middleware._visit import (
-    REISSUE,
-    TOKEN,
-    Attribution,
-    Visit,
+from affy_middleware.attribution import Attribution, Visit, WSGIRequest
+from affy_middleware.attribution.cookies import TOKEN, is_token, parse_cookies, read_companion
+from affy_middleware.attribution.referral import (
     _param_table,
     _referral,
     _referral_bytes,
-    is_token,
-    parse_cookies,
-    read_companion,
     referral_from_query,
 )
 from affy_middleware.flask import Affy
@@ -157,19 +152,20 @@ def test_request_path_shortcuts_agree_with_the_full_rules(
     rules = Attribution(RULES)
     if referral_from_query(raw, RULES.ref_params)[1] is not None:
         assert rules.might_land(raw) and rules.might_land(query)
-    visit = rules.returning(method, cookie, None)
+    decision = rules.decide(WSGIRequest({"REQUEST_METHOD": method}, "", cookie))
     found = parse_cookies(cookie, ["affy_click_id", "affy_session_id", "affy_click_id_at"])
     click_id, session_id = found.get("affy_click_id"), found.get("affy_session_id")
     click_id = click_id if is_token(click_id) else None
     session_id = session_id if is_token(session_id) else None
     companion = found.get("affy_click_id_at")
     parsed = read_companion(companion, click_id) if companion and click_id else None
-    if method == "GET" and click_id is not None and parsed is None:
-        assert visit is REISSUE  # the full rules decide about re-issuing
-        return
     if click_id is None and session_id is None:
-        assert visit is None
+        assert decision is None
         return
+    assert decision is not None
+    visit, cookies, event = decision
+    # No user agent: no navigation, so a snippet's click cookie is not re-issued either.
+    assert cookies == () and event is None and not visit.reissued
     assert isinstance(visit, Visit)
     assert (visit.click_id, visit.session_id, visit.method) == (click_id, session_id, method)
     assert (visit.clicked_at, visit.affiliate_reference) == (parsed or (None, None))

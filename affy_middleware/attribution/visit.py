@@ -1,7 +1,7 @@
 """What the middleware knows about one visitor: :class:`Visit`, and its lazy form.
 
-``Visit`` is the public dataclass ``current_visit()`` returns. ``_LazyVisit`` is the same
-thing for a returning visitor, made by ``Attribution.returning`` on the hot path: it reads
+``Visit`` is the public dataclass ``current_visit()`` returns. ``LazyVisit`` is the same
+thing for a returning visitor, made by ``Attribution.decide`` on the hot path: it reads
 the session cookie and the companion cookie only when a field that needs them is first
 read, and is a plain ``Visit`` to every reader (equality, ``repr``).
 """
@@ -10,19 +10,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final
 
-from . import _cookies
-from ._cookies import _cookie_value, read_companion
-from ._settings import Settings
+from .._settings import Settings
+from .cookies import TOKEN, _cookie_value, companion_cookie_name, read_companion
 
-if TYPE_CHECKING:
-    from ._attribution import Attribution
-
-__all__ = ["Visit"]
-
-#: Bound by assignment, not imported: see ``_attribution`` (a cheaper ``TOKEN.fullmatch``).
-TOKEN: Final = _cookies.TOKEN
+__all__ = ["Visit", "LazyVisit"]
 
 
 @dataclass(slots=True)
@@ -69,7 +62,7 @@ class Visit:
 
 
 _COMPARED_FIELDS: Final = tuple(f.name for f in fields(Visit) if f.compare)
-#: Fields a returning visitor's visit fills on first access (see ``_LazyVisit``).
+#: Fields a returning visitor's visit fills on first access (see ``LazyVisit``).
 _DEFAULTS: Final[dict[str, Any]] = {
     "landed": False,
     "source": None,
@@ -81,25 +74,28 @@ _DEFAULTS: Final[dict[str, Any]] = {
 }
 
 
-class _LazyVisit(Visit):
+class LazyVisit(Visit):
     """A returning visitor's visit that reads its cookies only when asked.
 
-    Made with the click id (or the session id), the method, the settings and the native
-    request; the other slots stay unset, so reading one raises inside its slot descriptor
-    and lands in ``__getattr__``, which fills it once: the session id from the cookie, the
-    companion's ``clicked_at``/``affiliate_reference``, or the field's default. A field
-    code sets first is never overwritten. To every reader it is a plain :class:`Visit`.
+    Made with the click id (or the session id), the method, the settings (which name the
+    cookies), the native request and the cookie header; the other slots stay unset, so
+    reading one raises inside its slot descriptor and lands in ``__getattr__``, which fills
+    it once: the session id from the cookie, the companion's ``clicked_at`` and
+    ``affiliate_reference``, or the field's default. A field code sets first is never
+    overwritten. To every reader it is a plain :class:`Visit`.
     """
 
-    __slots__ = ("_cookie", "_rules")
+    __slots__ = ("_cookie",)
     _cookie: str
-    _rules: Attribution
+
+    def _cookie_named(self, name: str) -> str | None:
+        return _cookie_value(self._cookie, name + "=")
 
     def __getattr__(self, name: str) -> Any:
         if name in _DEFAULTS:
             value = _DEFAULTS[name]
         elif name == "session_id":
-            value = _cookie_value(self._cookie, self._rules._session_key)
+            value = self._cookie_named(self.settings.session_cookie)  # type: ignore[union-attr]
             if value is not None and TOKEN.fullmatch(value) is None:
                 value = None
         elif name == "affiliate_reference" or name == "clicked_at":
@@ -114,7 +110,8 @@ class _LazyVisit(Visit):
         clicked_at = ref = None
         click_id = self.click_id
         if click_id is not None:
-            companion = _cookie_value(self._cookie, self._rules._companion_key)
+            settings: Settings = self.settings  # type: ignore[assignment]  # always set
+            companion = self._cookie_named(companion_cookie_name(settings.click_cookie))
             parsed = read_companion(companion, click_id) if companion else None
             if parsed is not None:
                 clicked_at, ref = parsed
@@ -132,4 +129,4 @@ class _LazyVisit(Visit):
     __hash__ = None  # type: ignore[assignment]  # mutable, like Visit
 
     def __repr__(self) -> str:
-        return Visit.__repr__(self).replace("_LazyVisit(", "Visit(", 1)
+        return Visit.__repr__(self).replace("LazyVisit(", "Visit(", 1)

@@ -5,7 +5,7 @@ draws from ``os.urandom``; the ``Cookie`` header is searched for ``name=`` rathe
 since most of a real header belongs to other cookies; and the companion cookie,
 ``<time>.<crc32 of the click id>[.r<ref> | .b<base64url ref>]``, is written by
 :func:`companion_value` and checked by :func:`read_companion`. Pure functions, no state but
-the id pool.
+the id pool, and :class:`SetCookies`, the ``Set-Cookie`` values of one ``Settings``.
 """
 
 from __future__ import annotations
@@ -16,9 +16,12 @@ import os
 import re
 import zlib
 from collections.abc import Iterable
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from ._referral import plausible_value
+from .referral import plausible_value
+
+if TYPE_CHECKING:
+    from .._settings import Settings
 
 __all__ = [
     "TOKEN",
@@ -28,7 +31,9 @@ __all__ = [
     "parse_cookies",
     "companion_cookie_name",
     "companion_value",
+    "crc_part",
     "read_companion",
+    "SetCookies",
 ]
 
 #: Cookie ids: URL-safe token characters only, 8 to 128 of them (UUIDs, base64url, hex).
@@ -44,9 +49,9 @@ def is_token(value: str | None) -> bool:
     return value is not None and TOKEN.fullmatch(value) is not None
 
 
-#: Ids drawn from ``os.urandom`` 64 at a time (one system call costs ~0.7 µs here, as
-#: much as the rest of the id): each id is 18 random bytes no other id shares. Emptied in
-#: a forked child, so parent and child never hand out the same ids.
+#: Ids drawn from ``os.urandom`` 64 at a time (one system call per id would cost as much
+#: as the rest of the id): each id is 18 random bytes no other id shares. Emptied in a
+#: forked child, so parent and child never hand out the same ids.
 _ID_BATCH: Final = 64
 _id_pool: collections.deque[str] = collections.deque()
 
@@ -107,8 +112,13 @@ def companion_cookie_name(click_cookie: str) -> str:
     return click_cookie + "_at"
 
 
-def _crc(click_id: str) -> str:
-    return f"{zlib.crc32(click_id.encode('utf-8', 'replace')):08x}"
+def crc_part(click_id: str) -> str:
+    """The companion's check of a click id: its crc32, 8 hex digits."""
+    try:
+        data = click_id.encode()  # the strict codec is the fast one
+    except UnicodeEncodeError:  # no token, but never raise on visitor input
+        data = click_id.encode("utf-8", "replace")
+    return "%08x" % zlib.crc32(data)  # noqa: UP031
 
 
 def _unb64(text: str) -> str | None:
@@ -121,10 +131,7 @@ def _unb64(text: str) -> str | None:
 
 def companion_value(click_id: str, clicked_at: int, ref: str | None) -> str:
     """``<time>.<crc32 of the click id>[.r<ref> | .b<base64url ref>]``: token characters."""
-    if click_id.isascii():  # a token: the cheap form of _crc
-        value = "%d.%08x" % (clicked_at, zlib.crc32(click_id.encode("ascii")))  # noqa: UP031
-    else:
-        value = f"{clicked_at}.{_crc(click_id)}"
+    value = f"{clicked_at}.{crc_part(click_id)}"
     if not ref:
         return value
     if _RAW_REF.fullmatch(ref):
@@ -149,7 +156,7 @@ def read_companion(value: str, click_id: str) -> tuple[float, str | None] | None
     stamp = parts[0]
     if not (stamp.isascii() and stamp.isdigit() and len(stamp) <= 12):
         return None
-    if parts[1] != _crc(click_id):
+    if parts[1] != crc_part(click_id):
         return None
     ref = None
     if len(parts) == 3:
@@ -159,3 +166,47 @@ def read_companion(value: str, click_id: str) -> tuple[float, str | None] | None
         elif rest[:1] == "b" and len(rest) <= 700:
             ref = _unb64(rest[1:])
     return float(stamp), ref
+
+
+class SetCookies:
+    """The ``Set-Cookie`` values of a visit for one ``Settings``: ``Path=/``, ``Max-Age`` =
+    the attribution window, ``SameSite=Lax``, ``Domain`` when set, ``Secure`` on https (or
+    per ``cookie_secure``), ``HttpOnly`` on the companion only. Prefixes and suffixes are
+    built once, for http and for https.
+    """
+
+    __slots__ = ("_templates",)
+
+    def __init__(self, settings: Settings) -> None:
+        suffix = f"; Path=/; Max-Age={settings.max_age}; SameSite=Lax"
+        if settings.cookie_domain:
+            suffix += f"; Domain={settings.cookie_domain}"
+        secure = suffix + "; Secure"
+        plain_end = secure if settings.cookie_secure else suffix
+        https_end = suffix if settings.cookie_secure is False else secure
+        names = (
+            settings.click_cookie,
+            settings.session_cookie,
+            companion_cookie_name(settings.click_cookie),
+        )
+        # The companion (the last) is HttpOnly: only the server reads it.
+        self._templates = {
+            https: tuple(
+                (f"{name}=", end + ("; HttpOnly" if i == 2 else "")) for i, name in enumerate(names)
+            )
+            for https, end in ((False, plain_end), (True, https_end))
+        }
+
+    def values(
+        self, https: bool, click_id: str, session_id: str | None, companion: str
+    ) -> tuple[str, ...]:
+        """The click, session (when there is one) and companion cookies; the values must
+        be tokens already."""
+        (click, click_end), (session, session_end), (comp, comp_end) = self._templates[https]
+        if session_id is None:
+            return f"{click}{click_id}{click_end}", f"{comp}{companion}{comp_end}"
+        return (
+            f"{click}{click_id}{click_end}",
+            f"{session}{session_id}{session_end}",
+            f"{comp}{companion}{comp_end}",
+        )

@@ -25,7 +25,7 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 from affy_middleware import AffyASGIMiddleware, Settings, delivery, track_registration
-from affy_middleware._visit import TOKEN
+from affy_middleware.attribution.cookies import TOKEN
 
 OUR_COOKIE = re.compile(OUR_COOKIE_PATTERN.encode())
 

@@ -14,7 +14,8 @@ from werkzeug.serving import make_server
 from werkzeug.test import Client, EnvironBuilder
 
 from affy_middleware import AffyMiddleware, Settings, _resolution, current_visit, delivery
-from affy_middleware._visit import TOKEN, Attribution, Visit
+from affy_middleware.attribution import Attribution, Visit
+from affy_middleware.attribution.cookies import TOKEN
 from affy_middleware.sandbox import SandboxServer
 
 CHROME = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 Chrome/120.0 Safari/537.36"
@@ -371,13 +372,13 @@ def test_tracking_bugs_are_logged_and_the_response_unchanged(
         raise KeyError("a bug of ours")
 
     # Every entry of the decision: a landing, a returning visitor, a re-issue check.
-    for entry in ("decide", "decide_query", "decide_cookies", "returning"):
+    for entry in ("decide",):
         monkeypatch.setattr(Attribution, entry, broken)
     mw = AffyMiddleware(hello, settings=SETTINGS)
     snippet_cookie = "affy_click_id=abcdefgh12345678"  # no companion: a re-issue check
     for env in (environ("/", "ref=aff"), environ("/", Cookie=snippet_cookie)):
         caplog.clear()
-        monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
+        monkeypatch.setattr("affy_middleware._logging.log_failure.last", 0.0)
         with caplog.at_level(logging.ERROR, logger="affy_middleware"):
             rec, body = call(mw, env)
         assert body == b"hello"
@@ -392,7 +393,7 @@ def test_enqueue_failure_is_logged_and_cookies_still_set(
     def broken(settings: Settings) -> Any:
         raise RuntimeError("AFFY down and a bug")
 
-    monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
+    monkeypatch.setattr("affy_middleware._logging.log_failure.last", 0.0)
     monkeypatch.setattr(delivery, "backend_for", broken)
     with caplog.at_level(logging.ERROR, logger="affy_middleware"):
         rec, body = call(AffyMiddleware(hello, settings=SETTINGS), environ("/", "ref=aff"))
@@ -448,7 +449,7 @@ def test_sub_request_without_attribution_hides_the_outer_visit(events: list[Any]
 def test_odd_server_environ_never_breaks_the_app(
     odd: dict[str, Any], events: list[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("affy_middleware._wsgi.log_failure.last", 0.0)
+    monkeypatch.setattr("affy_middleware._logging.log_failure.last", 0.0)
     env = environ("/")
     env.update(odd)
     rec, body = call(AffyMiddleware(hello, settings=SETTINGS), env)

@@ -1,0 +1,259 @@
+"""The attribution decision: :class:`Attribution` turns one request into a :class:`Decision`.
+
+Framework-neutral: :meth:`Attribution.decide` reads the request through a
+:class:`~.request.RequestView` (method, query, cookie header, scheme, header lookup) and
+returns the visit, the ``Set-Cookie`` values to append and the click event of a landing.
+The rules it applies live in ``referral`` (query, visitor), ``cookies`` (tokens, ids, the
+companion, the ``Set-Cookie`` values) and ``click`` (the click event).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any, Final
+
+from .._settings import Settings
+from .._wire import Event
+from .click import click_event
+from .cookies import (
+    _COMPANION_HEAD,
+    CONSENT_YES,
+    TOKEN,
+    SetCookies,
+    _cookie_value,
+    companion_cookie_name,
+    companion_value,
+    crc_part,
+    new_id,
+    read_companion,
+)
+from .referral import (
+    HeaderLookup,
+    _landing_needles,
+    _param_table,
+    _referral,
+    _text_table,
+    is_navigation,
+)
+from .request import RequestView
+from .visit import LazyVisit, Visit
+
+__all__ = ["Attribution", "Decision", "ConsentHook"]
+
+# Bound methods made once, not per call (docs/benchmarks/wsgi.md, "Why the request path
+# reads as it does").
+_is_token: Final = TOKEN.fullmatch
+_companion_head: Final = _COMPANION_HEAD.match
+_new_visit: Final = object.__new__
+
+ConsentHook = Callable[[Any], bool]
+"""``hook(native_request) -> bool``: the WSGI environ or the ASGI scope; True = may set cookies."""
+
+
+Decision = tuple[Visit, tuple[str, ...], Event | None]
+"""What the middleware does for one request: ``(visit, cookies, event)``, the visit, the
+``Set-Cookie`` values to append to the response and the click to submit on a landing.
+A plain tuple: a returning visitor's decision is made on every page view, and a named
+tuple would add ~7 % to it (docs/benchmarks/wsgi.md)."""
+
+
+class Attribution:
+    """The request-time rules for one ``Settings``, with everything precomputed.
+
+    ``decide(request)`` never raises on visitor input; it returns ``None`` when the request
+    carries nothing of ours (no visit), else a :class:`Decision`.
+    """
+
+    __slots__ = (
+        "settings",
+        "consent",
+        "click_cookie",
+        "session_cookie",
+        "companion_cookie",
+        "consent_cookie",
+        "cookie_names",
+        "writes",
+        "_params",
+        "_text_params",
+        "_click_key",
+        "_session_key",
+        "_companion_key",
+        "_consent_key",
+        "_land_needles",
+        "_set_cookies",
+    )
+
+    def __init__(self, settings: Settings, consent: ConsentHook | None = None) -> None:
+        if consent is not None and not callable(consent):
+            raise TypeError(f"consent must be a callable(request) -> bool, got {consent!r}")
+        self.settings = settings
+        self.consent = consent
+        self.click_cookie = settings.click_cookie
+        self.session_cookie = settings.session_cookie
+        self.companion_cookie = companion_cookie_name(settings.click_cookie)
+        self.consent_cookie = settings.consent_cookie
+        names = {self.click_cookie, self.session_cookie, self.companion_cookie}
+        if self.consent_cookie:
+            names.add(self.consent_cookie)
+        self.cookie_names = frozenset(names)
+        self._params = _param_table(settings.ref_params)
+        self._text_params = _text_table(self._params)
+        #: Inactive settings (no client id, delivery off): visits are read, never written.
+        self.writes = settings.active
+        self._click_key = self.click_cookie + "="
+        self._session_key = self.session_cookie + "="
+        self._companion_key = self.companion_cookie + "="
+        self._consent_key = f"{self.consent_cookie}="
+        self._land_needles = _landing_needles(settings.ref_params)
+        self._set_cookies = SetCookies(settings)
+
+    def decide(self, request: RequestView, now: float | None = None) -> Decision | None:
+        """The decision for one request (``now``: the click time, default the clock)."""
+        query = request.query
+        if query and self.writes and request.method == "GET" and self.might_land(query):
+            header = request.header
+            if is_navigation(header):
+                raw = request.query_bytes
+                _, ref, source = _referral(raw, self._params, self._text_params)
+                if ref is not None:
+                    # An affiliate landing: last click wins.
+                    if not self._consents_to(request):
+                        return self._withheld(request, ref)
+                    return self._landing(request, header, raw, ref, source, now)
+        # No landing: a returning visitor (or nobody), unless a click cookie AFFY's snippet
+        # wrote may have to be re-issued. Every page view of a visit comes here, so this
+        # path stays in this one method (docs/benchmarks/wsgi.md).
+        cookie = request.cookie
+        if not cookie:
+            return None
+        method = request.method
+        # _cookie_value(cookie, self._click_key), spelled out.
+        key = self._click_key
+        i = cookie.find(key)
+        while i > 0 and cookie[i - 1] not in " ;\t":
+            i = cookie.find(key, i + 1)
+        click_id = None
+        if i >= 0:
+            end = cookie.find(";", i)
+            click_id = cookie[i + len(key) : end if end >= 0 else None].strip()
+            if _is_token(click_id) is None:
+                click_id = None  # forged or malformed: ignored, never sent on
+        if click_id is not None and method == "GET" and self.writes:
+            # Is this our click cookie, or one AFFY's snippet wrote? (read_companion(...) is
+            # not None, without parsing the rest.)
+            key = self._companion_key
+            i = cookie.find(key)
+            while i > 0 and cookie[i - 1] not in " ;\t":
+                i = cookie.find(key, i + 1)
+            if i < 0:
+                return self._reissue(request, now)
+            end = cookie.find(";", i)
+            head = _companion_head(cookie[i + len(key) : end if end >= 0 else None].strip())
+            if head is None or head[1] != crc_part(click_id):
+                return self._reissue(request, now)
+        visit = _new_visit(LazyVisit)
+        if click_id is None or method != "GET":
+            # Without a click id the session id decides whether there is a visit at all;
+            # on a POST (a signup, a checkout) it is about to be used.
+            session_id = _cookie_value(cookie, self._session_key)
+            if session_id is not None and TOKEN.fullmatch(session_id) is None:
+                session_id = None
+            if session_id is None and click_id is None:
+                return None
+            visit.session_id = session_id
+            if method != "GET":  # the decorators read these: set now, not on first read
+                visit.email = visit.customer_id = visit.customer_name = None
+                visit.lead_value = None
+        # else the session id is read when asked for (a page view rarely needs it)
+        visit.click_id = click_id
+        visit.method = method
+        visit.settings = self.settings
+        visit.native = request.native
+        visit._cookie = cookie
+        return visit, (), None
+
+    def might_land(self, query: bytes | str) -> bool:
+        """False when the query cannot carry an affiliate reference (no ``<ref param>=``,
+        no ``%``): the full scan is skipped. A parameter without ``=`` has no value, and an
+        empty value is ignored anyway."""
+        if isinstance(query, bytes):
+            # Searched as text: `bytes in bytes` first tries the needle as an int.
+            query = query.decode("latin-1")
+        if "%" in query:
+            return True
+        for needle in self._land_needles:  # noqa: SIM110  (a loop is cheaper than any())
+            if needle in query:
+                return True
+        return False
+
+    def _token_cookie(self, cookie_header: str | None, key: str) -> str | None:
+        value = _cookie_value(cookie_header, key) if cookie_header else None
+        return value if value is not None and TOKEN.fullmatch(value) is not None else None
+
+    def _consents_to(self, request: RequestView) -> bool:
+        if self.consent is not None:
+            return bool(self.consent(request.native))
+        if self.consent_cookie:
+            cookie = request.cookie
+            value = _cookie_value(cookie, self._consent_key) if cookie else None
+            return (value or "").lower() in CONSENT_YES
+        return True
+
+    def _withheld(self, request: RequestView, ref: str) -> Decision:
+        """A landing without consent: the reference is known, nothing stored nor reported."""
+        cookie = request.cookie
+        click_id = self._token_cookie(cookie, self._click_key)
+        session_id = self._token_cookie(cookie, self._session_key)
+        visit = Visit(click_id, session_id, method=request.method, settings=self.settings)
+        visit.native = request.native
+        if click_id is not None and cookie:
+            companion = _cookie_value(cookie, self._companion_key)
+            parsed = read_companion(companion, click_id) if companion else None
+            if parsed is not None:
+                visit.clicked_at = parsed[0]
+        visit.affiliate_reference = ref
+        return visit, (), None
+
+    def _reissue(self, request: RequestView, now: float | None) -> Decision:
+        """A valid click cookie without our companion: AFFY's snippet wrote it. Re-issue it
+        once from the server, value untouched, and mark it with the companion so it is never
+        extended again (on a person's page load, with consent)."""
+        cookie = request.cookie
+        click_id = self._token_cookie(cookie, self._click_key)
+        session_id = self._token_cookie(cookie, self._session_key)
+        assert click_id is not None
+        visit = Visit(click_id, session_id, method=request.method, settings=self.settings)
+        visit.native = request.native
+        if not is_navigation(request.header) or not self._consents_to(request):
+            return visit, (), None
+        clicked_at = int(time.time() if now is None else now)
+        visit.reissued = True
+        visit.clicked_at = float(clicked_at)
+        companion = companion_value(click_id, clicked_at, None)
+        out = self._set_cookies.values(request.scheme == "https", click_id, session_id, companion)
+        return visit, out, None
+
+    def _landing(
+        self,
+        request: RequestView,
+        header: HeaderLookup,
+        query: bytes,
+        ref: str,
+        source: str | None,
+        now: float | None,
+    ) -> Decision:
+        session_id = self._token_cookie(request.cookie, self._session_key)
+        click_id = new_id()
+        if session_id is None:
+            session_id = new_id()  # else the visit's session goes on
+        clicked_at = int(time.time() if now is None else now)
+        visit = Visit(click_id, session_id, ref, True, float(clicked_at), source)
+        visit.method = request.method
+        visit.settings = self.settings
+        visit.native = request.native
+        scheme = request.scheme
+        companion = companion_value(click_id, clicked_at, ref)
+        out = self._set_cookies.values(scheme == "https", click_id, session_id, companion)
+        event = click_event(self.settings.client_id, visit, request, scheme, header, query)
+        return visit, out, event
