@@ -516,7 +516,9 @@ def test_module_runs_as_a_command(tmp_path: Path) -> None:
 def test_cli_rejects_a_bad_port() -> None:
     from affy_middleware.sandbox.__main__ import main
 
-    assert main(["--port", "70000"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["--port", "70000"])
+    assert exited.value.code == 2
 
 
 def test_a_stopped_server_can_start_again_with_its_data() -> None:
