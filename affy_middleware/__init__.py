@@ -20,6 +20,7 @@ from ._errors import (
     AffyTimeoutError,
     AffyValidationError,
 )
+from ._health import Health, health
 from ._settings import Settings
 from ._visit import Visit, current_visit
 from ._wsgi import AffyMiddleware
@@ -66,6 +67,7 @@ __all__ = [
     "flush",
     "shutdown",
     "stats",
+    "health", "Health",
     "AffyError",
     "AffyConfigError",
     "AffyAPIError",
