@@ -79,3 +79,8 @@ __all__ = [
     "AffyNetworkError",
     "AffyTimeoutError",
 ]
+
+# Prometheus / OpenTelemetry metrics, when either library is installed (docs/metrics.md).
+from .metrics import register_installed as _register_metrics  # noqa: E402
+
+_register_metrics()
