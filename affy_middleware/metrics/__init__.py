@@ -35,12 +35,18 @@ __all__ = [
 ]
 
 
-def register_prometheus(registry: CollectorRegistry | None = None) -> None:
+def register_prometheus(
+    registry: CollectorRegistry | None = None, *, sample_interval: float | None = None
+) -> None:
     """Publish the metrics on ``registry`` (default: ``prometheus_client.REGISTRY``).
-    Registering twice on one registry does nothing. Needs ``prometheus_client``."""
+    Registering twice on one registry does nothing. Needs ``prometheus_client``.
+
+    With ``PROMETHEUS_MULTIPROC_DIR`` set (gunicorn), each process also copies its
+    counters into the shared files every ``sample_interval`` seconds (default 5).
+    """
     from . import prometheus
 
-    prometheus.register(registry)
+    prometheus.register(registry, sample_interval)
 
 
 def register_opentelemetry(meter_provider: MeterProvider | None = None) -> None:

@@ -6,6 +6,7 @@ Imported only by :func:`affy_middleware.metrics.register_prometheus` (needs
 
 from __future__ import annotations
 
+import os
 import threading
 import weakref
 from collections.abc import Iterator
@@ -67,8 +68,15 @@ _registered: weakref.WeakKeyDictionary[CollectorRegistry, AffyCollector] = (
 )
 
 
-def register(registry: CollectorRegistry | None = None) -> AffyCollector:
-    """Register the collector once per registry (default: ``prometheus_client.REGISTRY``)."""
+def register(
+    registry: CollectorRegistry | None = None, sample_interval: float | None = None
+) -> AffyCollector:
+    """Register the collector once per registry (default: ``prometheus_client.REGISTRY``);
+    in multiprocess mode, also copy ``stats()`` into the shared files."""
+    if sample_interval is not None or _multiprocess_mode():
+        from . import multiprocess
+
+        multiprocess.start(sample_interval or multiprocess.DEFAULT_INTERVAL)
     target = REGISTRY if registry is None else registry
     with _lock:
         collector = _registered.get(target)
@@ -76,3 +84,8 @@ def register(registry: CollectorRegistry | None = None) -> AffyCollector:
             collector = _registered[target] = AffyCollector()
             target.register(collector)
         return collector
+
+
+def _multiprocess_mode() -> bool:
+    """The variable prometheus_client reads (its old lower-case spelling is deprecated)."""
+    return bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
