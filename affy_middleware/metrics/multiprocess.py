@@ -40,6 +40,12 @@ class Mirror:
         self.accepted = Counter(
             "affy_events_accepted", "Events accepted for delivery.", registry=None
         )
+        self.retries = Counter(
+            "affy_delivery_retries", "Calls to AFFY that failed and were retried.", registry=None
+        )
+        self.pauses = Counter(
+            "affy_pipeline_pauses", "Times delivery paused after failures.", registry=None
+        )
         self.queue = Gauge(
             "affy_queue_events",
             "Events accepted and not yet delivered.",
@@ -75,6 +81,8 @@ class Mirror:
             for reason in DROP_REASONS:
                 self._grow(self.dropped.labels(reason), ("dropped", reason), r.dropped[reason])
             self._grow(self.accepted, ("accepted", ""), r.accepted)
+            self._grow(self.retries, ("retries", ""), r.retried)
+            self._grow(self.pauses, ("pauses", ""), r.pauses)
             self.queue.set(r.queue)
             self.capacity.set(r.capacity)
             self.paused.set(r.paused)

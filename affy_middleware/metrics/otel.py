@@ -51,6 +51,18 @@ def _instruments(meter: Meter) -> None:
         unit="{event}",
         description="Events accepted for delivery.",
     )
+    meter.create_observable_counter(
+        "affy.delivery.retries",
+        [_observe(lambda r: [Observation(r.retried)])],
+        unit="{call}",
+        description="Calls to AFFY that failed and were retried.",
+    )
+    meter.create_observable_counter(
+        "affy.pipeline.pauses",
+        [_observe(lambda r: [Observation(r.pauses)])],
+        unit="{pause}",
+        description="Times delivery paused after failures.",
+    )
     meter.create_observable_up_down_counter(
         "affy.queue.size",
         [_observe(lambda r: [Observation(r.queue)])],

@@ -111,6 +111,8 @@ def test_two_gunicorn_workers_are_both_counted(tmp_path: Path, sandbox: SandboxS
         assert found[("affy_queue_capacity_events", ())] == 2 * 1000  # two live workers
         assert found[("affy_pipeline_paused", ())] == 0
         assert found[("affy_events_dropped_total", (("reason", "queue_full"),))] == 0
+        assert found[("affy_events_accepted_total", ())] == landings
+        assert found[("affy_pipeline_pauses_total", ())] == 0
     finally:
         proc.terminate()
         try:

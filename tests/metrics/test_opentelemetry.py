@@ -50,6 +50,8 @@ def test_a_journey_is_observed(sandbox: SandboxServer, registry: dict[Settings, 
             "unsent": 0,
         }
         assert found["affy.events.accepted"] == [({}, 3)]
+        assert found["affy.delivery.retries"] == [({}, 0)]
+        assert found["affy.pipeline.pauses"] == [({}, 0)]
         assert found["affy.queue.size"] == [({}, 0)]
         assert found["affy.queue.capacity"] == [({}, 300)]
         assert found["affy.pipeline.paused"] == [({}, 0)]

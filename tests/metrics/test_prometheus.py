@@ -30,6 +30,8 @@ def test_a_journey_is_counted(
     assert value(metrics, "affy_events_total", outcome="rejected") == 0
     assert value(metrics, "affy_events_total", outcome="dropped") == 0
     assert value(metrics, "affy_events_accepted_total") == 3
+    assert value(metrics, "affy_delivery_retries_total") == 0
+    assert value(metrics, "affy_pipeline_pauses_total") == 0
     for reason in ("queue_full", "rejected", "expired", "shutdown", "unsent"):
         assert value(metrics, "affy_events_dropped_total", reason=reason) == 0
     assert value(metrics, "affy_queue_events") == 0
