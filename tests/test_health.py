@@ -6,10 +6,10 @@ import json
 from collections.abc import Iterator
 
 import pytest
+from _backends import only_these_backends
 
 from affy_middleware import Health, Settings, health
 from affy_middleware import _health as health_module
-from affy_middleware import delivery as delivery_package
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, make_backend
 from affy_middleware.delivery.breaker import RetryPolicy
@@ -21,19 +21,10 @@ FAST = RetryPolicy(base=0.05, cap=0.3)
 
 @pytest.fixture
 def registry() -> Iterator[dict[Settings, Backend]]:
-    """The process's backend registry, empty for the test (earlier tests' backends are
-    put back afterwards), so ``health()`` sees only this test's backends."""
-    backends = delivery_package._backends
-    saved = dict(backends)
-    backends.clear()
-    health_module._watch = health_module._Watch()  # forget what earlier tests' calls saw
-    try:
+    """Only this test's backends, and a ``health()`` that has seen nothing yet."""
+    with only_these_backends() as backends:
+        health_module._watch = health_module._Watch()
         yield backends
-    finally:
-        for backend in backends.values():
-            backend.close(1.0)
-        backends.clear()
-        backends.update(saved)
 
 
 def add(registry: dict[Settings, Backend], settings: Settings) -> Backend:

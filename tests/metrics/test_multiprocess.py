@@ -56,8 +56,13 @@ def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return found
 
 
+@pytest.mark.parametrize("preload", [False, True], ids=["imported-per-worker", "preload"])
 @pytest.mark.process
-def test_two_gunicorn_workers_are_both_counted(tmp_path: Path, sandbox: SandboxServer) -> None:
+def test_two_gunicorn_workers_are_both_counted(
+    tmp_path: Path, sandbox: SandboxServer, preload: bool
+) -> None:
+    """With ``--preload`` the app is imported once in the master and each forked worker
+    starts its own copying thread; the master's files count no events."""
     (tmp_path / "shop.py").write_text(SHOP)
     metrics_dir = tmp_path / "prometheus"
     metrics_dir.mkdir()
@@ -73,8 +78,10 @@ def test_two_gunicorn_workers_are_both_counted(tmp_path: Path, sandbox: SandboxS
     url = f"http://127.0.0.1:{port}"
     gunicorn = str(Path(sys.executable).parent / "gunicorn")
     log = (tmp_path / "gunicorn.log").open("wb")
+    options = ["--preload"] if preload else []
     proc = subprocess.Popen(
-        [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(tmp_path), "shop:app"],
+        [gunicorn, "-w", "2", "-b", f"127.0.0.1:{port}", "--chdir", str(tmp_path), *options]
+        + ["shop:app"],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,
