@@ -55,7 +55,8 @@ class Health:
     queue_capacity: int
     #: Whether the pipeline is paused after failures.
     paused: bool
-    #: Age in seconds of the oldest event not yet delivered, where known (None: unknown).
+    #: Age in seconds of the oldest event not yet delivered (None: none waiting, or a
+    #: delivery mode that does not keep a queue).
     oldest_undelivered_age: float | None = None
     #: Events dropped within the window, by reason (``queue_full``, ``rejected``...).
     dropped: Mapping[str, int] = field(default_factory=dict)
@@ -129,9 +130,13 @@ def _assess(window: float) -> Health:
     pairs = delivery.backends()
     totals: dict[str, int] = {}
     capacity = 0
+    oldest: float | None = None
     for settings, backend in pairs:
         for key, value in backend.stats().items():
             totals[key] = totals.get(key, 0) + value
+        made = backend.oldest_event_at()
+        if made is not None and (oldest is None or made < oldest):
+            oldest = made
         if settings.active and not backend.blocks:
             capacity += settings.queue_size
     base = _watch.baseline(time.monotonic(), max(0.0, window), totals)
@@ -163,6 +168,7 @@ def _assess(window: float) -> Health:
         queue_depth=depth,
         queue_capacity=capacity,
         paused=paused,
+        oldest_undelivered_age=None if oldest is None else max(0.0, time.time() - oldest),
         dropped=dropped,
     )
 

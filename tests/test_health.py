@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -47,6 +49,7 @@ def test_through_an_outage_ok_then_failing_then_ok_again(
     assert backend.flush(10)
     before = health()
     assert (before.status, before.why, before.queue_depth) == ("ok", "delivering", 0)
+    assert before.oldest_undelivered_age is None  # nothing waiting
     assert before.queue_capacity == 100 and before.last_success is not None
 
     sandbox.set_faults(outage_seconds=600)
@@ -57,13 +60,33 @@ def test_through_an_outage_ok_then_failing_then_ok_again(
     assert during.status == "failing" and during.paused and not during.ok
     assert "delivery is paused" in during.why
     assert during.queue_depth == 5 and during.dropped == {}
+    assert during.oldest_undelivered_age is not None
+    assert 0 <= during.oldest_undelivered_age < 60
 
     sandbox.set_faults()  # the outage ends
     assert backend.flush(15)
     after = health()
     assert (after.status, after.paused, after.queue_depth) == ("ok", False, 0)
+    assert after.oldest_undelivered_age is None
     assert after.last_success is not None and after.last_success >= before.last_success
     assert len(sandbox.events()) == 8
+
+
+def test_the_oldest_undelivered_event_s_age(
+    sandbox: SandboxServer, registry: dict[Settings, Backend]
+) -> None:
+    backend = add(registry, sandbox.settings(max_in_flight=1))
+    sandbox.set_faults(outage_seconds=600)
+    now = time.time()
+    for i, age in enumerate([100, 500, 50]):  # one visit each: in flight, ready, ready
+        event = payment(i)
+        assert backend.submit(dataclasses.replace(event, created_at=now - age))
+    assert backend.flush(0.5) is False
+    age = health().oldest_undelivered_age
+    assert age is not None and 500 <= age < 560
+    sandbox.set_faults()
+    assert backend.flush(15)
+    assert health().oldest_undelivered_age is None
 
 
 def test_a_full_queue_fails_and_its_drops_degrade_for_the_window(
