@@ -7,7 +7,7 @@ it costs nothing on the request path. What each status means:
   the queue is full (new events are dropped).
 - ``degraded``: events were dropped within the window, the queue is more than half full,
   or tracking has no client id (nothing is reported).
-- ``ok``: anything else, including tracking switched off on purpose (``AFFY_ENABLED``).
+- ``ok``: anything else, including tracking switched off on purpose (``AFFY_ENABLED=0``).
 
 ::
 
@@ -29,6 +29,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 from . import delivery
+from ._settings import Settings
 
 __all__ = ["Health", "HealthStatus", "health", "DEFAULT_WINDOW"]
 
@@ -173,9 +174,9 @@ def _assess(window: float) -> Health:
     )
 
 
-def _quiet_reason(pairs: list[tuple[Any, delivery.Backend]]) -> str:
+def _quiet_reason(pairs: list[tuple[Settings, delivery.Backend]]) -> str:
     if not pairs:
         return "no event reported yet in this process"
     if not any(settings.active for settings, _ in pairs):
-        return "tracking is switched off (AFFY_ENABLED=false or AFFY_DELIVERY=off)"
+        return "tracking is switched off (AFFY_ENABLED=0 or AFFY_DELIVERY=off)"
     return "delivering"
