@@ -19,6 +19,7 @@ from ._errors import (
     AffyTimeoutError,
     AffyValidationError,
 )
+from ._health import Health, health
 from ._settings import Settings
 from .attribution.context import current_visit
 from .attribution.visit import Visit
@@ -67,6 +68,7 @@ __all__ = [
     "flush",
     "shutdown",
     "stats",
+    "health", "Health",
     "AffyError",
     "AffyConfigError",
     "AffyAPIError",
@@ -78,3 +80,8 @@ __all__ = [
     "AffyNetworkError",
     "AffyTimeoutError",
 ]
+
+# Prometheus / OpenTelemetry metrics, when either library is installed (docs/metrics.md).
+from .metrics import register_installed as _register_metrics  # noqa: E402
+
+_register_metrics()

@@ -16,10 +16,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from werkzeug.serving import make_server
 
 from affy_middleware import delivery
+from affy_middleware._wire import API_PATHS
 from affy_middleware.sandbox import SandboxServer
 from examples.flask_shop import create_app
 
@@ -135,10 +137,66 @@ def test_affiliate_visitor_signs_up_and_pays(
 
     page.goto(sandbox.url + "/")
     page.screenshot(path=str(ARTIFACTS / "6-dashboard.png"), full_page=True)
-    row = page.locator("#affiliates tbody tr", has_text="aff_demo")
-    cells = [c.strip() for c in row.locator("td").all_inner_texts()]
-    assert cells == ["aff_demo", "1", "1", "1", "49.00"]
+    row = page.locator('#affiliates tr[data-affiliate="aff_demo"]')
+    counts = [c.strip() for c in row.locator(".count").all_inner_texts()]
+    assert counts == ["1", "1", "1"]  # the three events recorded above
+    assert row.locator("td.client").inner_text() == "1"
+    assert row.locator("td.click-to-registration").inner_text() == "100.0%"
+    assert row.locator("td.registration-to-payment").inner_text() == "100.0%"
+    assert row.locator("td.revenue").inner_text() == "49.00"
     assert page.locator("#events").inner_text().count("aff_demo") >= 3
+
+
+def _record(http: Any, affiliate: str, visits: int, signups: int, payers: int) -> None:
+    """Clicks, registrations by click and payments by session straight to the sandbox."""
+    for i in range(visits):
+        session = f"{affiliate}-s{i}"
+        click = {"clientId": 7, "affiliateReference": affiliate, "clickId": f"{affiliate}-c{i}"}
+        assert http.post(API_PATHS["click"], json={**click, "sessionId": session}).is_success
+        if i < signups:
+            registration = {"clickId": f"{affiliate}-c{i}", "email": f"u{i}@example.com"}
+            assert http.post(API_PATHS["registration"], json=registration).is_success
+        if i < payers:
+            pay = {"clientId": 7, "leadType": "PAYMENT", "leadValue": 20, "sessionId": session}
+            assert http.post(API_PATHS["payment"], json=pay).is_success
+
+
+def test_the_dashboard_funnel_refresh_and_reset(
+    sandbox: SandboxServer, browser_context: Any
+) -> None:
+    """Several affiliates' funnels drawn from the recorded events; a refresh while the
+    reader has scrolled keeps their place; the reset button empties the sandbox."""
+    funnels = {"alpha": (10, 5, 2), "beta": (8, 2, 1), "gamma": (4, 4, 4)}
+    with httpx.Client(base_url=sandbox.url, timeout=10) as http:
+        for affiliate, (visits, signups, payers) in funnels.items():
+            _record(http, affiliate, visits, signups, payers)
+        organic = {"clientId": 7, "leadType": "PAYMENT", "leadValue": 5, "sessionId": "organic"}
+        assert http.post(API_PATHS["payment"], json=organic).is_success
+        page = browser_context.new_page()
+        page.set_viewport_size({"width": 1100, "height": 500})
+        page.goto(sandbox.url + "/")
+        page.screenshot(path=str(ARTIFACTS / "8-dashboard-funnel.png"), full_page=True)
+        recorded = sandbox.events()
+        for affiliate in funnels:
+            row = page.locator(f'#affiliates tr[data-affiliate="{affiliate}"]')
+            shown = [int(c) for c in row.locator(".count").all_inner_texts()]
+            mine = [e["kind"] for e in recorded if e["affiliate_reference"] == affiliate]
+            assert shown == [mine.count(k) for k in ("click", "registration", "payment")]
+        assert page.locator("#unattributed").inner_text() == "1"
+        assert page.locator('a[href="/_sandbox/events"]').count() == 1
+
+        page.mouse.wheel(0, 400)
+        page.wait_for_function("window.scrollY > 100")
+        scrolled = page.evaluate("window.scrollY")
+        _record(http, "delta", 3, 1, 0)  # new events while the reader looks
+        page.wait_for_selector('#affiliates tr[data-affiliate="delta"]', timeout=15_000)
+        assert page.evaluate("window.scrollY") == scrolled
+
+        page.on("dialog", lambda dialog: dialog.accept())
+        page.click("#reset")
+        page.wait_for_function("document.getElementById('total-events').textContent === '0'")
+        assert sandbox.events() == []
+        page.screenshot(path=str(ARTIFACTS / "9-dashboard-reset.png"))
 
 
 def test_snippet_cookie_is_reissued_by_the_server(

@@ -29,6 +29,7 @@ EXPECTED = {
     "flush",
     "shutdown",
     "stats",
+    "health", "Health",
     "AffyError",
     "AffyConfigError",
     "AffyAPIError",

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import math
+import re
 from decimal import Decimal
 
 from .._errors import AffyConfigError
@@ -12,6 +14,7 @@ from .._wire import lead_value
 __all__ = [
     "positive_int",
     "seconds",
+    "wait_seconds",
     "api_url",
     "api_key",
     "amount",
@@ -29,12 +32,30 @@ def positive_int(text: str) -> int:
 
 
 def seconds(text: str) -> float:
+    """A time limit for one call: more than 0 (a call cannot take no time), at most 300."""
+    value = _number_of_seconds(text)
+    if not 0 < value <= 300:
+        raise argparse.ArgumentTypeError(
+            f"must be more than 0 and at most 300 seconds, got {text!r}"
+        )
+    return value
+
+
+def wait_seconds(text: str) -> float:
+    """How long to wait: 0 (do not wait) to 300 seconds."""
+    value = _number_of_seconds(text)
+    if not 0 <= value <= 300:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 300 seconds, got {text!r}")
+    return value
+
+
+def _number_of_seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
-    if not 0 < value <= 300:
-        raise argparse.ArgumentTypeError(f"must be from 0 to 300 seconds, got {text!r}")
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}")
     return value
 
 
@@ -62,10 +83,15 @@ def amount(text: str) -> Decimal:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+#: A session id as AFFY and the cookies write it: URL-safe characters, no spaces.
+_SESSION_ID = re.compile(r"[A-Za-z0-9._\-]{1,128}")
+
+
 def session_id(text: str) -> str:
-    if not text.strip() or len(text) > 2048 or not text.isprintable():
+    if _SESSION_ID.fullmatch(text) is None:
         raise argparse.ArgumentTypeError(
-            "must be a non-empty printable string of at most 2048 characters"
+            f"must be a session id (1 to 128 of A-Z a-z 0-9 . _ -, the affy_session_id "
+            f"cookie's value), got {text!r}"
         )
     return text
 

@@ -167,9 +167,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     send.add_argument(
         "--wait",
-        type=arguments.seconds,
+        type=arguments.wait_seconds,
         default=15.0,
         metavar="SECONDS",
-        help="how long to wait for delivery (default 15)",
+        help="how long to wait for delivery, 0 to not wait (default 15)",
     )
     return parser

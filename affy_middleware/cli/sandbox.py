@@ -34,4 +34,4 @@ def run(argv: Sequence[str]) -> int:
         parser.parse_args(list(argv))
     except SystemExit as exc:  # --help, or bad options (exit code 2)
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
-    return sandbox_main(list(argv))
+    return sandbox_main(list(argv), prog="affy")

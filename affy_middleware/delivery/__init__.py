@@ -38,6 +38,7 @@ __all__ = [
     "State",
     "ThreadBackend",
     "backend_for",
+    "backends",
     "capture",
     "flush",
     "installed",
@@ -156,6 +157,11 @@ def stats() -> Mapping[str, int]:
         for key, value in backend.stats().items():
             total[key] = total.get(key, 0) + value
     return total
+
+
+def backends() -> list[tuple[Settings, Backend]]:
+    """The process's backends with their settings (a copy; read by health and metrics)."""
+    return list(_backends.items())
 
 
 def _longest_flush() -> float:

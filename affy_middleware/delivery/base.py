@@ -66,6 +66,11 @@ class Backend(ABC):
     def stats(self) -> dict[str, int]:
         """The counters of ``affy_middleware.stats()``, for this backend alone."""
 
+    def oldest_event_at(self) -> float | None:
+        """When the oldest event not yet delivered was made (``time.time()``), where the
+        backend knows it; None otherwise (read-only, for ``health()``)."""
+        return None
+
     # Fork hooks, called by the registry; the backend's own pid check covers forks
     # that run no at-fork hook (uWSGI).
     def before_fork(self) -> None:  # noqa: B027 (optional: a no-op by default)

@@ -86,3 +86,12 @@ class VisitOrder(Generic[T]):
 
     def out(self) -> list[T]:
         return list(self._out.values())
+
+    def heads(self) -> list[T]:
+        """The items one of which is the oldest (read-only, for ``health()``): every item
+        out, the first ready one and the first of each backlog (each line is in order)."""
+        items = list(self._out.values())
+        if self.ready:
+            items.append(self.ready[0])
+        items.extend(backlog[0] for backlog in self._busy.values() if backlog)
+        return items

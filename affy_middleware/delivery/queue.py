@@ -141,6 +141,12 @@ class MemoryQueue:
     def half_empty(self) -> bool:
         return self.count <= self._settings.queue_size // 2
 
+    def oldest_event_at(self) -> float | None:
+        """When the oldest unfinished event was made (read-only, for ``health()``)."""
+        with self.lock:  # a few heads, not the whole queue: submit waits on this lock
+            heads = self.order.heads()
+        return min((item.event.created_at for item in heads), default=None)
+
     @property
     def queued(self) -> int:
         return self.count - self.order.in_flight

@@ -233,6 +233,9 @@ class ThreadBackend(Backend):
             spooled=spooled,
         )
 
+    def oldest_event_at(self) -> float | None:
+        return self._queue.oldest_event_at()
+
     # -- fork --------------------------------------------------------------------------
 
     def before_fork(self) -> None:

@@ -1,4 +1,5 @@
-"""The dashboard at ``/``: per affiliate clicks -> registrations -> payments, latest events."""
+"""The dashboard at ``/``: the funnel per affiliate (``_funnel``), the latest events, the
+links to the JSON listings and a reset button."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import string
 from typing import Any
 
 from ._faults import Faults
+from ._funnel import funnel_rows
 from ._store import Store
 
 __all__ = ["render_dashboard"]
@@ -46,32 +48,20 @@ def _affiliate(event: dict[str, Any]) -> str:
 
 
 def render_dashboard(store: Store, faults: Faults) -> str:
-    affiliate_rows = (
-        "\n".join(
-            "<tr>"
-            + _cell(row.affiliate_reference or "(no affiliate)")
-            + _cell(row.clicks, "num")
-            + _cell(row.registrations, "num")
-            + _cell(row.payments, "num")
-            + _cell(f"{row.revenue:.2f}", "num")
-            + "</tr>"
-            for row in store.affiliates()
-        )
-        or '<tr><td colspan="5">Nothing recorded yet.</td></tr>'
-    )
     event_rows = (
         "\n".join(
             "<tr>"
             + _cell(event["id"])
             + _cell(_when(event["received_at"]))
             + _cell(event["kind"])
+            + _cell(event["body"].get("clientId", ""), "client")
             + _cell(_affiliate(event), "unattributed" if event["unattributed"] else "")
             + _cell(event["session_id"] or "")
             + _cell(_body_text(event["body"]))
             + "</tr>"
             for event in store.latest_events(LATEST)
         )
-        or '<tr><td colspan="6">No events yet.</td></tr>'
+        or '<tr><td colspan="7">No events yet.</td></tr>'
     )
     active = {k: v for k, v in faults.snapshot().items() if v and k != "error_status"}
     total_events, total_requests = store.counts()
@@ -84,6 +74,6 @@ def render_dashboard(store: Store, faults: Faults) -> str:
         unattributed_class="unattributed" if unattributed else "",
         db=html.escape(store.path),
         faults=html.escape(", ".join(f"{k}={v}" for k, v in active.items()) or "none"),
-        affiliate_rows=affiliate_rows,
+        affiliate_rows=funnel_rows(store.affiliates()),
         event_rows=event_rows,
     )

@@ -58,6 +58,8 @@ class AffiliateRow:
     registrations: int
     payments: int
     revenue: Decimal
+    #: The ``clientId`` values its events carried (registrations by click carry none).
+    client_ids: tuple[int, ...] = ()
 
 
 def event_of(row: tuple[Any, ...]) -> dict[str, Any]:

@@ -25,10 +25,14 @@ class Store:
         self.path = path or ":memory:"
         self._lock = threading.Lock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        if self.path != ":memory:":
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(SCHEMA)
+        try:
+            if self.path != ":memory:":
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(SCHEMA)
+        except sqlite3.Error:  # not a database, or read-only: the caller reports which file
+            self._db.close()
+            raise
         self._requests: collections.deque[dict[str, Any]] = collections.deque(
             maxlen=REQUEST_LOG_SIZE
         )
@@ -197,9 +201,17 @@ class Store:
                 "SELECT COALESCE(affiliate_reference, ''), lead_value FROM events "
                 "WHERE kind = 'payment'"
             ).fetchall()
+            clients = self._db.execute(
+                "SELECT DISTINCT COALESCE(affiliate_reference, ''), "
+                "json_extract(body, '$.clientId') FROM events "
+                "WHERE json_type(body, '$.clientId') = 'integer' ORDER BY 2"
+            ).fetchall()
         table: dict[str, dict[str, int]] = collections.defaultdict(dict)
         for affiliate, kind, count in counts:
             table[affiliate][kind] = int(count)
+        client_ids: dict[str, list[int]] = collections.defaultdict(list)
+        for affiliate, client_id in clients:
+            client_ids[affiliate].append(int(client_id))
         revenue: dict[str, Decimal] = collections.defaultdict(Decimal)
         for affiliate, value in values:
             revenue[affiliate] += Decimal(value or "0")
@@ -210,6 +222,7 @@ class Store:
                 registrations=kinds.get("registration", 0) + kinds.get("registration_lead", 0),
                 payments=kinds.get("payment", 0),
                 revenue=revenue[affiliate],
+                client_ids=tuple(client_ids[affiliate]),
             )
             for affiliate, kinds in table.items()
         ]

@@ -56,6 +56,13 @@ def test_version_through_the_module_guard_too() -> None:
         (("send-test", "--email", "nobody"), "--email: must be an email address"),
         (("sandbox", "--port", "99999"), "--port"),
         (("sandbox", "--port", "eighty"), "--port"),
+        (("sandbox", "--error-rate", "2"), "--error-rate: must be a share from 0 to 1"),
+        (("sandbox", "--latency", "-1"), "--latency: must be a number of seconds"),
+        (("sandbox", "--latency", "nan"), "--latency"),
+        (("status", "a b"), "SESSION_ID: must be a session id"),
+        (("status", "s" * 129), "SESSION_ID"),
+        (("doctor", "--timeout", "0"), "--timeout: must be more than 0"),
+        (("send-test", "--wait", "-1"), "--wait: must be from 0 to 300 seconds"),
     ],
 )
 def test_bad_arguments_exit_2_with_a_usage_line(args: tuple[str, ...], words: str) -> None:

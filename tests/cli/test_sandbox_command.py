@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,7 +39,32 @@ def test_affy_sandbox_serves_until_interrupted() -> None:
         close_process(proc)
 
 
-def test_affy_sandbox_on_a_taken_port_exits_1(sandbox: SandboxServer) -> None:
+def test_affy_sandbox_on_a_taken_port_names_it_and_suggests_port_0(
+    sandbox: SandboxServer,
+) -> None:
     run = affy("sandbox", "--port", str(sandbox.port), env=env_without_affy(), timeout=30)
-    assert run.code == 1
-    assert "in use" in run.err
+    assert run.code == 1 and run.out == ""
+    assert run.err.startswith(f"affy: error: port {sandbox.port} on 127.0.0.1 is taken")
+    assert "  fix: pass --port 0" in run.err
+
+
+@pytest.mark.parametrize(
+    ("name", "content"),
+    [
+        pytest.param("missing-dir/x.db", None, id="missing-directory"),
+        pytest.param("notadb.txt", "these are my notes, not a database\n" * 50, id="not-a-db"),
+    ],
+)
+def test_affy_sandbox_with_a_db_it_cannot_open_names_the_file(
+    tmp_path: Path, name: str, content: str | None
+) -> None:
+    db = tmp_path / name
+    if content is not None:
+        db.write_text(content)
+    run = affy("sandbox", "--port", "0", "--db", str(db), env=env_without_affy(), timeout=30)
+    assert run.code == 1 and run.out == ""
+    assert run.err.startswith(f"affy: error: cannot open the sandbox database '{db}'")
+    assert "unexpected" not in run.err
+    assert "  fix: pass --db a SQLite file in an existing, writable directory" in run.err
+    if content is not None:
+        assert db.read_text() == content  # the user's file is left as it was

@@ -90,3 +90,17 @@ def test_send_test_slow_affy_fails_within_the_wait(sandbox: SandboxServer) -> No
     assert run.code == 1
     assert "of 2 test events delivered (not delivered within --wait 0.5s)" in run.err
     assert "raise --wait" in run.err
+
+
+def test_send_test_wait_0_queues_without_waiting_and_delivers_at_exit(
+    sandbox: SandboxServer,
+) -> None:
+    run = affy("send-test", "--json", "--wait", "0", env=sandbox_env(sandbox))
+    assert run.code == 0, run.text
+    data = run.json()
+    assert data["ok"] is True and "status" not in data
+    assert [s["step"] for s in data["steps"]][-2:] == ["queued", "attribution"]
+    # The process has exited: its bounded flush at exit delivered what it queued.
+    events = sandbox.events()
+    assert [e["kind"] for e in events] == ["click", "registration"]
+    assert {e["session_id"] for e in events} == {data["session_id"]}

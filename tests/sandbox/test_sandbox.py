@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -456,10 +457,31 @@ def test_dashboard_shows_funnel_per_affiliate_escaped(http: httpx.Client) -> Non
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert "<script>alert" not in page.text
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
-    row = page.text.split("&lt;/script&gt;</td>", 1)[1].split("</tr>", 1)[0]
-    assert '<td class="num">1</td>' in row and '<td class="num">2</td>' in row
-    assert "20.00" in row
+    row = page.text.split('data-affiliate="&lt;script&gt;alert(1)&lt;/script&gt;"', 1)[1]
+    row = row.split("</tr>", 1)[0]
+    assert 'data-clicks="1" data-registrations="0" data-payments="2"' in row
+    assert '<td class="client">1</td>' in row  # the clientId the click carried
+    assert '<span class="count">2</span> payments' in row
+    assert '<td class="num click-to-registration">0.0%</td>' in row
+    assert '<td class="num registration-to-payment">-</td>' in row  # no registration
+    assert '<td class="num revenue">20.00</td>' in row
     assert page.text.count("<td>payment</td>") == 2
+    assert '<a href="/_sandbox/events">' in page.text and 'id="reset"' in page.text
+
+
+def test_dashboard_funnel_bars_and_rates(http: httpx.Client) -> None:
+    for i in range(4):
+        click(http, clickId=f"ck_{i}", sessionId=f"sess_{i}", affiliateReference="wide")
+    for i in range(2):
+        assert http.post(API_PATHS["registration"], json={"clickId": f"ck_{i}"}).status_code == 201
+    http.post(API_PATHS["payment"], json={**PAY, "sessionId": "sess_0", "leadValue": 10})
+    page = http.get("/").text
+    row = page.split('data-affiliate="wide"', 1)[1].split("</tr>", 1)[0]
+    widths = re.findall(r'class="bar" style="width:([0-9.]+)%"', row)
+    assert widths == ["100.0", "50.0", "25.0"]  # a funnel: each step against the clicks
+    assert '<td class="num click-to-registration">50.0%</td>' in row
+    assert '<td class="num registration-to-payment">50.0%</td>' in row
+    assert '<span class="count">1</span> payment<' in row  # singular
 
 
 def test_file_database_survives_a_restart(tmp_path: Path) -> None:
@@ -516,7 +538,9 @@ def test_module_runs_as_a_command(tmp_path: Path) -> None:
 def test_cli_rejects_a_bad_port() -> None:
     from affy_middleware.sandbox.__main__ import main
 
-    assert main(["--port", "70000"]) == 2
+    with pytest.raises(SystemExit) as exited:
+        main(["--port", "70000"])
+    assert exited.value.code == 2
 
 
 def test_a_stopped_server_can_start_again_with_its_data() -> None:

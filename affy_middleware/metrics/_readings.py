@@ -1,0 +1,79 @@
+"""What the exporters publish, read from the backends' ``stats()`` at collection time.
+
+The request path pays nothing for metrics: the counters exist already (``stats()``), and
+they are only read here, when Prometheus scrapes or an OpenTelemetry reader collects.
+Every label value is one of a fixed set of words: no metric carries a visitor's data.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import delivery
+
+__all__ = ["Readings", "read", "DROP_REASONS", "OUTCOMES"]
+
+#: Why an event was given up (the ``reason`` label; ``stats()`` keys ``dropped_<reason>``).
+DROP_REASONS = ("queue_full", "rejected", "expired", "shutdown", "unsent")
+#: What became of an event (the ``outcome`` label): delivered, refused by AFFY for good
+#: (rejected), or dropped for another reason (queue full, expired, shutdown...).
+OUTCOMES = ("delivered", "rejected", "dropped")
+
+
+@dataclass(frozen=True)
+class Readings:
+    """One consistent-enough reading of every backend of this process."""
+
+    #: Events by outcome (``OUTCOMES``), since the process started.
+    outcomes: dict[str, int] = field(default_factory=dict)
+    #: Events dropped, by reason (``DROP_REASONS``), since the process started.
+    dropped: dict[str, int] = field(default_factory=dict)
+    #: Events accepted for delivery (``enqueued``), and attempts retried.
+    accepted: int = 0
+    retried: int = 0
+    #: Pipeline pauses started.
+    pauses: int = 0
+    #: Events accepted and not yet finished (waiting or in flight), and the room for them.
+    queue: int = 0
+    capacity: int = 0
+    #: 1 while delivery is paused after failures, else 0.
+    paused: int = 0
+    #: Rows waiting in the outbox (``AFFY_OUTBOX_URL`` / ``AFFY_SPOOL_PATH``), if any.
+    outbox: int = 0
+    #: Whether any backend has an outbox (``affy_outbox_events`` is exported then only).
+    has_outbox: bool = False
+
+
+def read() -> Readings:
+    """Sum the ``stats()`` of every backend of the process (never raises for one)."""
+    totals: dict[str, int] = {}
+    capacity = 0
+    has_outbox = False
+    for settings, backend in delivery.backends():
+        try:
+            stats = backend.stats()
+        except Exception:  # one broken backend must not hide the others
+            continue
+        for key, value in stats.items():
+            totals[key] = totals.get(key, 0) + value
+        if settings.active and not backend.blocks:
+            capacity += settings.queue_size
+        has_outbox = has_outbox or settings.spool_path is not None
+    dropped = {reason: totals.get(f"dropped_{reason}", 0) for reason in DROP_REASONS}
+    rejected = dropped["rejected"]
+    return Readings(
+        outcomes={
+            "delivered": totals.get("sent", 0),
+            "rejected": rejected,
+            "dropped": sum(dropped.values()) - rejected,
+        },
+        dropped=dropped,
+        accepted=totals.get("enqueued", 0),
+        retried=totals.get("retried", 0),
+        pauses=totals.get("pauses", 0),
+        queue=totals.get("queued", 0) + totals.get("in_flight", 0),
+        capacity=capacity,
+        paused=int(totals.get("paused", 0) > 0),
+        outbox=totals.get("spooled", 0),
+        has_outbox=has_outbox or totals.get("spooled", 0) > 0,
+    )

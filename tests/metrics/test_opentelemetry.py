@@ -1,0 +1,60 @@
+"""OpenTelemetry: the ``affy.*`` instruments collected by an in-memory metric reader."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from _journey import journey
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+from affy_middleware import Settings, flush
+from affy_middleware.delivery import Backend
+from affy_middleware.metrics import register_opentelemetry
+from affy_middleware.sandbox import SandboxServer
+
+
+def collected(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, Any], float]]]:
+    data = reader.get_metrics_data()
+    assert data is not None
+    found: dict[str, list[tuple[dict[str, Any], float]]] = {}
+    for resource in data.resource_metrics:
+        for scope in resource.scope_metrics:
+            assert scope.scope.name == "affy_middleware"
+            for metric in scope.metrics:
+                points = found.setdefault(metric.name, [])
+                for point in metric.data.data_points:
+                    points.append((dict(point.attributes or {}), point.value))
+    return found
+
+
+def test_a_journey_is_observed(sandbox: SandboxServer, registry: dict[Settings, Backend]) -> None:
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    try:
+        register_opentelemetry(provider)
+        register_opentelemetry(provider)  # twice on one provider: instruments made once
+        journey(sandbox.settings(queue_size=300))
+        assert flush(10)
+        found = collected(reader)
+        assert {a["outcome"]: v for a, v in found["affy.events"]} == {
+            "delivered": 3,
+            "rejected": 0,
+            "dropped": 0,
+        }
+        assert {a["reason"]: v for a, v in found["affy.events.dropped"]} == {
+            "queue_full": 0,
+            "rejected": 0,
+            "expired": 0,
+            "shutdown": 0,
+            "unsent": 0,
+        }
+        assert found["affy.events.accepted"] == [({}, 3)]
+        assert found["affy.delivery.retries"] == [({}, 0)]
+        assert found["affy.pipeline.pauses"] == [({}, 0)]
+        assert found["affy.queue.size"] == [({}, 0)]
+        assert found["affy.queue.capacity"] == [({}, 300)]
+        assert found["affy.pipeline.paused"] == [({}, 0)]
+        assert "affy.outbox.size" not in found  # no outbox: no points
+    finally:
+        provider.shutdown()

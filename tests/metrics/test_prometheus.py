@@ -1,0 +1,101 @@
+"""Prometheus: the collector read back from a real ``prometheus_client`` registry."""
+
+from __future__ import annotations
+
+import pytest
+from _journey import journey
+from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
+
+from affy_middleware import Settings, flush
+from affy_middleware._wire import Event
+from affy_middleware.delivery import Backend, backend_for
+from affy_middleware.metrics import register_prometheus
+from affy_middleware.sandbox import SandboxServer
+
+
+def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None:
+    return registry.get_sample_value(name, labels)
+
+
+def test_a_journey_is_counted(
+    sandbox: SandboxServer, registry: dict[Settings, Backend]
+) -> None:
+    settings = sandbox.settings(queue_size=500)
+    journey(settings)
+    assert flush(10)
+    metrics = CollectorRegistry()
+    register_prometheus(metrics)
+    register_prometheus(metrics)  # twice on one registry: registered once
+    assert value(metrics, "affy_events_total", outcome="delivered") == 3
+    assert value(metrics, "affy_events_total", outcome="rejected") == 0
+    assert value(metrics, "affy_events_total", outcome="dropped") == 0
+    assert value(metrics, "affy_events_accepted_total") == 3
+    assert value(metrics, "affy_delivery_retries_total") == 0
+    assert value(metrics, "affy_pipeline_pauses_total") == 0
+    for reason in ("queue_full", "rejected", "expired", "shutdown", "unsent"):
+        assert value(metrics, "affy_events_dropped_total", reason=reason) == 0
+    assert value(metrics, "affy_queue_events") == 0
+    assert value(metrics, "affy_queue_capacity_events") == 500
+    assert value(metrics, "affy_pipeline_paused") == 0
+    assert value(metrics, "affy_outbox_events") is None  # no outbox configured
+    assert [e["kind"] for e in sandbox.events()] == ["click", "registration", "payment"]
+
+    # Read at scrape time: a later event shows without registering again.
+    journey(settings, affiliate="partner-8")
+    assert flush(10)
+    assert value(metrics, "affy_events_total", outcome="delivered") == 6
+
+
+def test_drops_paused_and_queued_during_an_outage_and_no_visitor_data(
+    sandbox: SandboxServer, registry: dict[Settings, Backend]
+) -> None:
+    settings = sandbox.settings(queue_size=2, max_in_flight=1)
+    sandbox.set_faults(outage_seconds=600)
+    journey(settings, affiliate="visitor-controlled-ref")
+    assert flush(1.5) is False  # the outage holds two events; the third did not fit
+    metrics = CollectorRegistry()
+    register_prometheus(metrics)
+    assert value(metrics, "affy_events_dropped_total", reason="queue_full") == 1
+    assert value(metrics, "affy_events_total", outcome="dropped") == 1
+    assert value(metrics, "affy_queue_events") == 2
+    assert value(metrics, "affy_queue_capacity_events") == 2
+    text = generate_latest(metrics).decode()
+    for visitor_data in ("visitor-controlled-ref", "ann@example.com", "sess", "click"):
+        assert visitor_data not in text
+    sandbox.set_faults()
+    backend_for(settings).close(0.0)
+
+
+def test_rejected_events_count_as_rejected(
+    sandbox: SandboxServer, registry: dict[Settings, Backend]
+) -> None:
+    backend = backend_for(sandbox.settings())
+    assert backend.submit(Event(kind="payment", body={"clientId": 1}, order_key="x1"))
+    assert backend.flush(10)
+    metrics = CollectorRegistry()
+    register_prometheus(metrics)
+    assert value(metrics, "affy_events_total", outcome="rejected") == 1
+    assert value(metrics, "affy_events_dropped_total", reason="rejected") == 1
+
+
+def test_registered_on_the_default_registry_at_import() -> None:
+    """``import affy_middleware`` registered the collector, since prometheus_client is
+    installed here (the test extra)."""
+    assert value(REGISTRY, "affy_queue_capacity_events") is not None
+
+
+@pytest.mark.parametrize("broken", ["stats"])
+def test_a_broken_backend_does_not_break_the_scrape(
+    registry: dict[Settings, Backend], broken: str
+) -> None:
+    class Broken(Backend):
+        def submit(self, event: Event) -> bool:
+            return False
+
+        def stats(self) -> dict[str, int]:
+            raise RuntimeError(broken)
+
+    registry[Settings(client_id=1)] = Broken()
+    metrics = CollectorRegistry()
+    register_prometheus(metrics)
+    assert value(metrics, "affy_events_total", outcome="delivered") == 0
