@@ -132,3 +132,18 @@ def test_affy_events_fixture_with_the_test_client(affy_events: CapturedEvents) -
         client.post("/signup", {"email": "fixture@example.com"})
     assert affy_events.kinds == ["click", "registration"]
     assert affy_events.one("registration").body["email"] == "fixture@example.com"
+
+
+def test_a_subclass_with_a_consent_hook(events: list[Event]) -> None:
+    consenting = [
+        "django.middleware.security.SecurityMiddleware",
+        "djproject.middleware.Consenting",
+    ]
+    with override_settings(MIDDLEWARE=consenting):
+        client = Client(headers={"user-agent": CHROME})
+        held = client.get("/?ref=dj_consent")
+        assert held.content == b"ref=dj_consent" and affy_cookies(held) == {}
+        assert events == []
+        client.cookies["consent"] = "yes"
+        agreed = client.get("/?ref=dj_consent")
+    assert len(affy_cookies(agreed)) == 3 and [e.kind for e in events] == ["click"]
