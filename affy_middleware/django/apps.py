@@ -19,7 +19,7 @@ class AffyConfig(AppConfig):  # type: ignore[misc]  # Django has no type stubs h
     """Reads ``settings.AFFY_*`` once at start-up and registers the ``affy.*`` checks."""
 
     name = "affy_middleware.django"
-    label = "affy"
+    label = "affy_middleware"  # "affy" could be a project's own app
     verbose_name = "AFFY affiliate tracking"
     default = True
 
