@@ -29,7 +29,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Annotated, Any
 
 from .attribution.visit import Visit
-from .conversions import register_field_source
+from .conversions import register_field_source, register_status_source
 from .middleware.asgi import visit_of
 
 __all__ = ["get_visit", "CurrentVisit"]
@@ -70,6 +70,25 @@ def _starlette_fields(
 
 
 register_field_source(_starlette_fields)
+
+
+def _injected_status(args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> int | None:
+    # FastAPI hands an endpoint that declares ``response: Response`` a temporary response
+    # whose status it copies onto the real one when the endpoint returns a plain value.
+    for value in kwargs.values():
+        if isinstance(value, _Response):
+            code = getattr(value, "status_code", None)  # None until the endpoint sets one
+            if isinstance(code, int) and not isinstance(code, bool):
+                return code
+    return None
+
+
+try:
+    from starlette.responses import Response as _Response
+except ImportError:  # pragma: no cover - this module is imported because starlette was
+    pass
+else:
+    register_status_source(_injected_status)
 
 try:
     from fastapi import Depends

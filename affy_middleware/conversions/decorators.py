@@ -46,7 +46,7 @@ def _after_registration(
         return
     if methods is not None and visit.method not in methods:
         return
-    if failed(result):
+    if failed(result, args, kwargs):
         return
     settings = settings_for(visit)
     if not settings.active:
@@ -72,7 +72,7 @@ def _after_payment(
         return
     if methods is not None and visit.method not in methods:
         return
-    if failed(result):
+    if failed(result, args, kwargs):
         return
     settings = settings_for(visit)
     if not settings.active or settings.client_id is None:

@@ -30,6 +30,7 @@ __all__ = [
     "CustomerExtractor",
     "INTEGRATIONS",
     "register_field_source",
+    "import_integrations",
     "clean",
     "customer_fields",
     "EMAIL_FIELDS",
@@ -100,6 +101,12 @@ def register_field_source(source: FieldSource) -> None:
     """Add a place form fields are read from (integrations for other frameworks use it)."""
     if source not in _sources:
         _sources.insert(0, source)
+
+
+def import_integrations() -> None:
+    """Import the integration of every framework the process has imported (once each)."""
+    if _pending:
+        _import_integrations()
 
 
 def _import_integrations() -> None:

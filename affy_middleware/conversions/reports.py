@@ -7,6 +7,7 @@ conversions reach the delivery).
 
 from __future__ import annotations
 
+import functools
 from decimal import Decimal
 
 from .. import _resolution, delivery
@@ -16,6 +17,7 @@ from ..attribution.context import current_visit
 from ..attribution.cookies import is_token
 from ..attribution.visit import Visit
 from .fields import clean
+from .handover import hand_over
 
 __all__ = [
     "identify",
@@ -69,7 +71,12 @@ def settings_for(visit: Visit | None) -> Settings:
 
 
 def submit(settings: Settings, event: Event) -> bool:
-    """Hand the event to delivery; True when accepted."""
+    """Hand the event to delivery (through the installed hand-overs: inside a Django atomic
+    block, on commit); True when accepted, or taken to be submitted later."""
+    return hand_over(functools.partial(_deliver, settings, event))
+
+
+def _deliver(settings: Settings, event: Event) -> bool:
     return delivery.backend_for(settings).submit(event)
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
 
 from .. import delivery
+from .._errors import AffyConfigError
 from .._logging import log_failure
 from .._resolution import resolve
 from .._settings import Settings
@@ -15,11 +18,13 @@ from ..attribution.context import _current
 from ..attribution.decide import ConsentHook
 from ..attribution.request import ASGIRequest
 from ..attribution.visit import Visit
-from .lifespan import run_lifespan
+from .lifespan import Refusal, run_lifespan
 from .pipeline import VISIT_KEY, Pipeline
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of", "ASGIApp"]
+
+logger = logging.getLogger("affy_middleware")
 
 #: Where the request's ``Visit`` (or None) is put in the scope.
 SCOPE_KEY: Final = VISIT_KEY
@@ -60,7 +65,16 @@ class AffyASGIMiddleware:
         flush_on_shutdown: bool = True,
         **setting_overrides: Any,
     ) -> None:
-        settings = resolve(settings, setting_overrides)
+        try:
+            settings = resolve(settings, setting_overrides)
+        except AffyConfigError as error:
+            if not _in_event_loop():
+                raise
+            # Built inside a running server: Starlette's add_middleware builds its stack on
+            # the first call, the lifespan startup, where uvicorn takes any exception for
+            # "lifespan unsupported" and serves anyway. Fail that startup instead.
+            logger.error("affy_middleware: %s; the application refuses to start", error)
+            app, settings = Refusal(error), Settings(enabled=False)
         self.app = app
         self.settings = settings
         self.flush_on_shutdown = flush_on_shutdown
@@ -154,6 +168,14 @@ class AffyASGIMiddleware:
         end = time.monotonic() + limit
         own = delivery.backend_for(self.settings).flush(limit)
         return delivery.flush(max(0.0, end - time.monotonic())) and own
+
+
+def _in_event_loop() -> bool:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return False
+    return True
 
 
 def _set_state(scope: Scope, visit: Visit | None) -> None:

@@ -14,7 +14,7 @@ from typing import Final
 
 from .types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["run_lifespan"]
+__all__ = ["run_lifespan", "Refusal"]
 
 logger = logging.getLogger("affy_middleware")
 
@@ -67,3 +67,19 @@ async def _answer(receive: Receive, send: Send, flush: Callable[[], Awaitable[bo
             await flush()
             await send({"type": "lifespan.shutdown.complete"})
             return
+
+
+class Refusal:
+    """The app of a middleware whose settings are malformed, built inside a running server:
+    the lifespan startup fails with the error (the server stops before serving), and a
+    request, on a server without lifespan, raises it."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "lifespan":
+            raise self.error
+        message = await receive()
+        if message.get("type") == "lifespan.startup":
+            await send({"type": "lifespan.startup.failed", "message": str(self.error)})

@@ -1,13 +1,16 @@
 """Tiny Shop on Django: the same journey as the Flask and FastAPI shops.
 
-A minimal project (no database: the customer lives in a signed session cookie) whose
-settings come from the environment (``settings.py``). Both deployment styles:
+A minimal project (no database: the customer lives in a signed session cookie) set up the
+Django way: ``"affy_middleware.django"`` in ``INSTALLED_APPS`` (settings read once, system
+checks, ``manage.py affy_doctor``) and ``AffyMiddleware`` in ``MIDDLEWARE``; the AFFY
+options come from ``settings.py``, which falls back to the environment. Both deployments
+use Django's own entry points:
 
-- WSGI: ``gunicorn examples.django_shop.wsgi:application`` (``AffyMiddleware``)
-- ASGI: ``uvicorn examples.django_shop.asgi:application`` (``AffyASGIMiddleware``)
+- WSGI: ``gunicorn examples.django_shop.wsgi:application``
+- ASGI: ``uvicorn examples.django_shop.asgi:application``
 
 ``python -m examples.django_shop [--asgi] [--sandbox]`` serves it for a quick look.
-``create_wsgi_app()`` / ``create_asgi_app()`` build the wrapped applications.
+``create_wsgi_app()`` / ``create_asgi_app()`` return Django's applications.
 """
 
 from __future__ import annotations
@@ -20,21 +23,17 @@ __all__ = ["SETTINGS_MODULE", "create_wsgi_app", "create_asgi_app"]
 SETTINGS_MODULE = "examples.django_shop.settings"
 
 
-def create_wsgi_app(**affy_options: Any) -> Any:
-    """Django's WSGI application wrapped in ``AffyMiddleware``."""
+def create_wsgi_app() -> Any:
+    """Django's WSGI application (``AffyMiddleware`` is in ``MIDDLEWARE``)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     from django.core.wsgi import get_wsgi_application
 
-    from affy_middleware.django import wrap_wsgi
-
-    return wrap_wsgi(get_wsgi_application(), **affy_options)
+    return get_wsgi_application()
 
 
-def create_asgi_app(**affy_options: Any) -> Any:
-    """Django's ASGI application wrapped in ``AffyASGIMiddleware``."""
+def create_asgi_app() -> Any:
+    """Django's ASGI application (``AffyMiddleware`` is in ``MIDDLEWARE``)."""
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", SETTINGS_MODULE)
     from django.core.asgi import get_asgi_application
 
-    from affy_middleware.django import wrap_asgi
-
-    return wrap_asgi(get_asgi_application(), **affy_options)
+    return get_asgi_application()

@@ -1,8 +1,10 @@
 """ASGI entry point: ``uvicorn examples.django_shop.asgi:application``.
 
-Django's application, wrapped by ``AffyASGIMiddleware`` (settings from Django settings or
-env). The middleware answers the lifespan protocol for Django, so the event queue is
-flushed when the server stops.
+Django's own application: ``AffyMiddleware`` is in ``settings.MIDDLEWARE`` and runs on the
+event loop for async views. Django does not speak the lifespan protocol; events still
+queued at shutdown get the bounded at-exit flush (``AFFY_FLUSH_TIMEOUT``). To flush in
+lifespan shutdown instead, wrap it: ``application = wrap_asgi(get_asgi_application())``
+(``affy_middleware.django``; the middleware class then lets the wrapper track).
 """
 
 from __future__ import annotations
@@ -11,8 +13,6 @@ import os
 
 from django.core.asgi import get_asgi_application
 
-from affy_middleware.django import wrap_asgi
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_shop.settings")
 
-application = wrap_asgi(get_asgi_application())
+application = get_asgi_application()

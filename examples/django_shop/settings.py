@@ -1,8 +1,8 @@
 """Settings of the Django Tiny Shop (``DJANGO_SETTINGS_MODULE=examples.django_shop.settings``).
 
 Everything deployment-specific comes from the environment. AFFY options may be set here
-under their ``AFFY_*`` names; ``affy_middleware.django`` reads them from these settings and
-falls back to the environment variable of the same name (so ``AFFY_CLIENT_ID``,
+under their ``AFFY_*`` names; the ``affy_middleware.django`` app reads them once at start-up
+and falls back to the environment variable of the same name (so ``AFFY_CLIENT_ID``,
 ``AFFY_API_KEY`` and ``AFFY_API_URL`` need not appear here at all).
 """
 
@@ -20,9 +20,11 @@ DEBUG = os.environ.get("DJANGO_DEBUG", "") == "1"
 ALLOWED_HOSTS = os.environ.get("DJANGO_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 
 ROOT_URLCONF = "examples.django_shop.urls"
-INSTALLED_APPS: list[str] = []
+INSTALLED_APPS = ["affy_middleware.django"]  # checks, manage.py affy_doctor, settings once
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # After SecurityMiddleware: an http landing redirected to https is tracked once.
+    "affy_middleware.django.AffyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -39,5 +41,5 @@ TEMPLATES = [
 ]
 USE_TZ = True
 
-# AFFY: read by affy_middleware.django.affy_settings(); unset names fall back to AFFY_* env.
+# AFFY: read by the affy_middleware.django app; unset names fall back to the AFFY_* env.
 AFFY_REF_PARAMS = os.environ.get("AFFY_REF_PARAMS", "affy_ref,ref,aff,via")

@@ -1,6 +1,7 @@
 """WSGI entry point: ``gunicorn examples.django_shop.wsgi:application``.
 
-Django's application, wrapped by ``AffyMiddleware`` (settings from Django settings or env).
+Django's own application: ``AffyMiddleware`` is in ``settings.MIDDLEWARE``. Events still
+queued when a worker stops get one short, bounded flush at exit (``AFFY_FLUSH_TIMEOUT``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,6 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
-from affy_middleware.django import wrap_wsgi
-
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "examples.django_shop.settings")
 
-application = wrap_wsgi(get_wsgi_application())
+application = get_wsgi_application()

@@ -1,0 +1,105 @@
+"""System checks (``manage.py check``), registered by ``AffyConfig.ready()``.
+
+==========  ============================================================================
+affy.E001   an ``AFFY_*`` setting is malformed (the message names it and the fix)
+affy.E002   ``AffyMiddleware`` is listed more than once in ``MIDDLEWARE``
+affy.E003   ``AffyMiddleware`` comes before ``SecurityMiddleware`` while
+            ``SECURE_SSL_REDIRECT`` is on: an http landing would be tracked, then
+            redirected to https and tracked again
+affy.W001   ``AffyMiddleware`` is not in ``MIDDLEWARE`` (nothing is attributed, unless
+            ``wsgi.py``/``asgi.py`` wrap the application: then silence it)
+==========  ============================================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from django.conf import settings as django_settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.utils.module_loading import import_string
+
+from .._errors import AffyConfigError
+from .._settings import Settings
+from . import conf
+from .middleware import AffyMiddleware
+
+__all__ = ["check_settings", "check_middleware"]
+
+SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
+
+
+def check_settings(app_configs: Sequence[Any] | None = None, **_: Any) -> list[CheckMessage]:
+    """affy.E001: every ``AFFY_*`` setting (and environment variable) parses."""
+    try:
+        Settings.from_mapping(conf.django_config())
+    except AffyConfigError as exc:
+        return [
+            Error(
+                f"AFFY setting malformed: {exc}",
+                hint="Fix it in settings.py (or the AFFY_* environment variable).",
+                id="affy.E001",
+            )
+        ]
+    return []
+
+
+def check_middleware(app_configs: Sequence[Any] | None = None, **_: Any) -> list[CheckMessage]:
+    """affy.W001, affy.E002, affy.E003: where ``AffyMiddleware`` is in ``MIDDLEWARE``."""
+    middleware = list(getattr(django_settings, "MIDDLEWARE", None) or ())
+    ours = [i for i, path in enumerate(middleware) if _is_subclass(path, AffyMiddleware)]
+    if not ours:
+        return [
+            Warning(
+                "affy_middleware.django.AffyMiddleware is not in MIDDLEWARE: no visit is "
+                "attributed.",
+                hint="Add it to MIDDLEWARE (after SecurityMiddleware); if wsgi.py or asgi.py "
+                "wrap the application (wrap_wsgi/wrap_asgi), add 'affy.W001' to "
+                "SILENCED_SYSTEM_CHECKS.",
+                id="affy.W001",
+            )
+        ]
+    errors: list[CheckMessage] = []
+    if len(ours) > 1:
+        errors.append(
+            Error(
+                f"AffyMiddleware is listed {len(ours)} times in MIDDLEWARE.",
+                hint="Keep one entry.",
+                id="affy.E002",
+            )
+        )
+    security = [i for i, path in enumerate(middleware) if _is_security(path)]
+    redirects = getattr(django_settings, "SECURE_SSL_REDIRECT", False)
+    if redirects and security and ours[0] < security[0]:
+        errors.append(
+            Error(
+                "AffyMiddleware comes before SecurityMiddleware while SECURE_SSL_REDIRECT "
+                "is on: an http landing would be tracked, redirected, and tracked again.",
+                hint=f"Move it after {SECURITY_MIDDLEWARE!r}.",
+                id="affy.E003",
+            )
+        )
+    return errors
+
+
+def _is_security(path: str) -> bool:
+    if path == SECURITY_MIDDLEWARE:
+        return True
+    from django.middleware.security import SecurityMiddleware
+
+    return _is_subclass(path, SecurityMiddleware)
+
+
+def _is_subclass(path: object, cls: type) -> bool:
+    if not isinstance(path, str):
+        return False
+    try:
+        found = import_string(path)
+    except ImportError:
+        return False  # Django's own start-up names a middleware that does not import
+    return isinstance(found, type) and issubclass(found, cls)
+
+
+register(check_settings, "affy")
+register(check_middleware, "affy")
