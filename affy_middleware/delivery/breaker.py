@@ -15,9 +15,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._errors import AffyAPIError
+from .._errors import AffyAPIError, AffyNotFoundError
+from ..client.bounded import AnswerTooLarge
 
-__all__ = ["RetryPolicy", "Breaker", "retry_after_of", "is_retryable"]
+__all__ = [
+    "RetryPolicy",
+    "Breaker",
+    "retry_after_of",
+    "is_retryable",
+    "is_misconfigured",
+    "is_unknown_click",
+]
 
 #: Longest ``Retry-After`` we honour (one hour); a longer one is treated as this.
 MAX_RETRY_AFTER = 3600.0
@@ -47,6 +55,21 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, AffyAPIError):
         return bool(exc.retryable)
     return False
+
+
+def is_misconfigured(exc: BaseException) -> bool:
+    """401/403 (the key), a 3xx (the URL) or an answer too large to be AFFY's (a broken
+    proxy on the way): our set-up is wrong, not the event."""
+    if isinstance(exc, AnswerTooLarge):
+        return True
+    if not isinstance(exc, AffyAPIError) or exc.status_code is None:
+        return False
+    return exc.status_code in (401, 403) or 300 <= exc.status_code < 400
+
+
+def is_unknown_click(exc: BaseException) -> bool:
+    """AFFY's 404 on a lead: it does not know the click (yet)."""
+    return isinstance(exc, AffyNotFoundError)
 
 
 def retry_after_of(exc: BaseException) -> float | None:
@@ -97,8 +120,11 @@ class Breaker:
         self.probing = False
         self.level = 0
 
-    def failure(self, now: float, *, probe: bool, retry_after: float | None) -> None:
-        """Record a retryable failure; may pause the pipeline."""
+    def failure(
+        self, now: float, *, probe: bool, retry_after: float | None, at_once: bool = False
+    ) -> None:
+        """Record a failure that keeps the event; may pause the pipeline (``at_once``:
+        without waiting for ``failure_threshold``, as for a refused key or a redirect)."""
         self.consecutive_failures += 1
         if probe:
             self.probing = False
@@ -106,7 +132,8 @@ class Breaker:
             # AFFY said when to come back: nobody sends before then, then one probe.
             self._pause(now, retry_after)
         elif probe or (
-            not self.half_open and self.consecutive_failures >= self.policy.failure_threshold
+            not self.half_open
+            and (at_once or self.consecutive_failures >= self.policy.failure_threshold)
         ):
             # Requests that were already out when the pipeline paused fail too; only the
             # probe's failure makes the next pause longer.

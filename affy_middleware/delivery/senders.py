@@ -72,8 +72,14 @@ class SenderPool:
                     self._queue.senders -= 1
 
     def _next(self, gen: Generation) -> Item | None:
-        with self._queue.lock:
-            item, grow = self._queue.take(gen)
+        queue = self._queue
+        with queue.lock:
+            item, grow = queue.take(gen)
+            if item is not None and grow == 0 and queue.idle == 0:
+                # No sender left waiting: keep a spare (up to max_in_flight), so that
+                # events submitted while this one is slow or stuck get a thread at once.
+                grow = int(queue.senders < self._attempt.settings.max_in_flight)
+                queue.senders += grow
         for _ in range(grow):
             self.start(gen)
         return item
