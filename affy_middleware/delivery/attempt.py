@@ -3,7 +3,9 @@
 Every backend sends through :class:`Attempt`. It sends the event with the client (or an
 injected sender), classifies the outcome (delivered, retry this event at time T, pause the
 whole pipeline until T, rejected for good, expired), and keeps the pipeline-wide breaker
-(``breaker.py``) and the counters up to date. Backends only decide how to wait.
+(``breaker.py``) and the counters up to date. Backends only decide how to wait. The
+failure table is ``verdicts.py``; a lead that expects a click first passes the click gate
+(``clicks.py``).
 """
 
 from __future__ import annotations
