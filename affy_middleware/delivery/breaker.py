@@ -43,6 +43,10 @@ class RetryPolicy:
     failure_threshold: int = 3
     #: Shortest pipeline pause, so a jittered pause of ~0 s does not become a tight loop.
     min_pause: float = 0.1
+    #: Shortest pause for a wrong set-up (401/403, 3xx, an oversize answer): a person has
+    #: to fix it, so probing more often only repeats the refusal (or, through a broken
+    #: proxy, fills socket buffers with megabytes each time).
+    config_pause: float = 2.0
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Full jitter: a uniform random wait in ``[0, min(cap, base * 2**attempt)]``."""
@@ -139,7 +143,8 @@ class Breaker:
             # probe's failure makes the next pause longer.
             self.level += 1
             window = self.policy.backoff(self.level, self._rand)
-            self._pause(now, max(self.policy.min_pause, window))
+            shortest = self.policy.config_pause if at_once else self.policy.min_pause
+            self._pause(now, max(shortest, window))
 
     def cancel_probe(self) -> None:
         """The probe ended without an answer about AFFY (e.g. the event expired)."""

@@ -21,7 +21,7 @@ from affy_middleware.delivery.counters import Counters
 from affy_middleware.delivery.logs import LogLimiter
 
 SETTINGS = Settings(client_id=1, api_url="http://127.0.0.1:9", retry_deadline=60.0)
-POLICY = RetryPolicy(base=0.5, cap=4.0, failure_threshold=3, min_pause=0.1)
+POLICY = RetryPolicy(base=0.5, cap=4.0, failure_threshold=3, min_pause=0.1, config_pause=0.3)
 
 Handler = Callable[[httpx.Request], httpx.Response]
 
@@ -77,7 +77,7 @@ def huge(request: httpx.Request) -> httpx.Response:
 #: The pause a Retry-After of 2 s gives, and the one a refused key or URL gives at once
 #: (the breaker's first level: a jittered window of up to ``2 * POLICY.base``).
 AFTER_2S = (1.5, 2.5)
-AT_ONCE = (POLICY.min_pause - 0.01, 2 * POLICY.base + 0.5)
+AT_ONCE = (POLICY.config_pause - 0.01, 2 * POLICY.base + 0.5)
 
 
 @pytest.mark.parametrize(
