@@ -44,6 +44,10 @@ DEFAULT_TIMEOUT: Final = 5.0
 DEFAULT_FLUSH_TIMEOUT: Final = 2.0
 #: Seconds an event keeps being retried before it is given up (24 hours).
 DEFAULT_RETRY_DEADLINE: Final = 24 * 3600.0
+#: Seconds a lead waits for AFFY to know its click (sent by another process) before it
+#: goes anyway: longer than a click's backoff after a short outage (the breaker's pause
+#: is capped at 30 s), short enough that a lead whose click never comes is not held long.
+DEFAULT_CLICK_WAIT: Final = 120.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +89,8 @@ class Settings:
     timeout: float = DEFAULT_TIMEOUT
     flush_timeout: float = DEFAULT_FLUSH_TIMEOUT
     retry_deadline: float = DEFAULT_RETRY_DEADLINE
+    #: Seconds a lead waits for its click to be known at AFFY (``AFFY_CLICK_WAIT``).
+    click_wait: float = DEFAULT_CLICK_WAIT
     #: ``thread`` (background worker), ``sync`` (inline, for scripts) or ``off``.
     delivery: DeliveryMode = "thread"
     #: A SQLite file that keeps events until AFFY accepted them (``AFFY_SPOOL_PATH``).

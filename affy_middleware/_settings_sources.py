@@ -106,6 +106,7 @@ OPTIONS: Final[dict[str, Callable[[str, str], Any]]] = {
     "timeout": _parse_float,
     "flush_timeout": _parse_float,
     "retry_deadline": _parse_float,
+    "click_wait": _parse_float,
     "delivery": lambda var, raw: raw.strip().lower(),
     "spool_path": _optional_str,
     "flush_on_teardown": _parse_flush_on_teardown,

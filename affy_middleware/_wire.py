@@ -97,6 +97,8 @@ class Event:
     ``body`` is the JSON body exactly as AFFY expects it (camelCase keys). ``event_id`` is
     made once, at enqueue time, and sent as ``Idempotency-Key`` on every attempt.
     ``order_key`` groups the events of one visit so they are delivered in order.
+    ``expects_click``: a lead of a visit that came with an affiliate click, which must not
+    reach AFFY before that click, whichever process sends it (``delivery/clicks.py``).
     """
 
     kind: EventKind
@@ -104,6 +106,7 @@ class Event:
     order_key: str | None = None
     event_id: str = field(default_factory=new_event_id)
     created_at: float = field(default_factory=time.time)
+    expects_click: bool = False
 
     @property
     def path(self) -> str:
@@ -121,6 +124,7 @@ class Event:
                 "orderKey": self.order_key,
                 "createdAt": self.created_at,
                 "body": self.body,
+                "expectsClick": self.expects_click,
             }
         )
 
@@ -133,6 +137,7 @@ class Event:
             order_key=data.get("orderKey"),
             event_id=data["eventId"],
             created_at=float(data["createdAt"]),
+            expects_click=data.get("expectsClick") is True,
         )
 
 

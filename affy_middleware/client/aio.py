@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -9,6 +11,7 @@ import httpx
 
 from .._settings import Settings
 from .._wire import Event
+from .bounded import BodyReader
 from .calls import Call, ClientBase
 from .results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
 
@@ -47,17 +50,29 @@ class AsyncAffyClient(ClientBase):
         )
 
     async def _send(self, call: Call[T]) -> T:
+        # AFFY_TIMEOUT bounds the whole call, the body's trickle included (wait_for),
+        # and the answer read is capped in size.
+        timeout = self.settings.timeout
         try:
-            response = await self._http.request(
-                call.method,
-                call.path,
-                content=call.content,
-                headers=self._headers_for(call),
-                timeout=self._timeout,
-            )
+            response = await asyncio.wait_for(self._request(call, timeout), timeout)
+        except asyncio.TimeoutError as exc:
+            raise self._network_error(httpx.TimeoutException(str(exc))) from exc
         except httpx.HTTPError as exc:
             raise self._network_error(exc) from exc
         return self._result(call, response)
+
+    async def _request(self, call: Call[Any], timeout: float) -> httpx.Response:
+        deadline = time.monotonic() + timeout
+        async with self._http.stream(
+            call.method,
+            call.path,
+            content=call.content,
+            headers=self._headers_for(call),
+            timeout=httpx.Timeout(timeout),
+        ) as streamed:
+            return await BodyReader(streamed, deadline, self.settings.api_url).aread(
+                streamed.aiter_bytes()
+            )
 
     async def click(
         self,

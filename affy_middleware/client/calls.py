@@ -21,6 +21,7 @@ from .._wire import (
     registration_body,
     registration_lead_body,
 )
+from .bounded import IDENTITY
 from .responses import error_for_response, redact, response_body
 from .results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
 
@@ -82,7 +83,7 @@ class ClientBase:
             settings = settings.replace(**overrides)
         self.settings = settings
         self._secret = settings.api_key
-        self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT}
+        self._headers = {"Accept": "application/json", "User-Agent": USER_AGENT, **IDENTITY}
         if settings.api_key:
             self._headers["Authorization"] = f"Bearer {settings.api_key}"
         self._timeout = httpx.Timeout(settings.timeout)

@@ -103,6 +103,13 @@ def error_for_response(response: httpx.Response, *, secret: str | None = None) -
         return AffyServerError(message, status_code=status, error=error, retry_after=retry_after)
     if 400 <= status < 500:
         return AffyValidationError(message, status_code=status, error=error)
+    if 300 <= status < 400:  # AFFY_API_URL points at a redirect: our configuration
+        location = redact(response.headers.get("Location", "(no Location)"), secret)[:300]
+        return AffyAPIError(
+            f"AFFY answered HTTP {status}, a redirect to {location}: AFFY_API_URL is wrong",
+            status_code=status,
+            error="redirect",
+        )
     return AffyAPIError(
         f"unexpected HTTP {status} from AFFY: {message}", status_code=status, error=error
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -9,6 +10,7 @@ import httpx
 
 from .._settings import Settings
 from .._wire import Event
+from .bounded import BodyReader
 from .calls import Call, ClientBase
 from .results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
 
@@ -50,14 +52,20 @@ class AffyClient(ClientBase):
         )
 
     def _send(self, call: Call[T]) -> T:
+        # AFFY_TIMEOUT bounds the whole call: each step gets what is left, and the body
+        # is read in chunks with the deadline (and the size cap) checked between them.
+        deadline = time.monotonic() + self.settings.timeout
         try:
-            response = self._http.request(
+            with self._http.stream(
                 call.method,
                 call.path,
                 content=call.content,
                 headers=self._headers_for(call),
-                timeout=self._timeout,
-            )
+                timeout=httpx.Timeout(self.settings.timeout),
+            ) as streamed:
+                response = BodyReader(streamed, deadline, self.settings.api_url).read(
+                    streamed.iter_bytes()
+                )
         except httpx.HTTPError as exc:
             raise self._network_error(exc) from exc
         return self._result(call, response)

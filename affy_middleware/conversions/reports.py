@@ -73,11 +73,22 @@ def settings_for(visit: Visit | None) -> Settings:
 def submit(settings: Settings, event: Event) -> bool:
     """Hand the event to delivery (through the installed hand-overs: inside a Django atomic
     block, on commit); True when accepted, or taken to be submitted later."""
+    # Read in the request, not at commit: whether the visit carries a click id.
+    event.expects_click = expects_click(event, current_visit())
     return hand_over(functools.partial(_deliver, settings, event))
 
 
 def _deliver(settings: Settings, event: Event) -> bool:
     return delivery.backend_for(settings).submit(event)
+
+
+def expects_click(event: Event, visit: Visit | None) -> bool:
+    """Whether the lead must wait for its click to be at AFFY: a registration by click id,
+    or a lead of this request's visit when it came with a click. A lead reported later by
+    session id alone (a webhook) is not held."""
+    if event.kind == "registration":
+        return True
+    return visit is not None and visit.click_id is not None and visit.session_id == event.order_key
 
 
 def registration_event(

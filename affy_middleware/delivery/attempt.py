@@ -3,88 +3,29 @@
 Every backend sends through :class:`Attempt`. It sends the event with the client (or an
 injected sender), classifies the outcome (delivered, retry this event at time T, pause the
 whole pipeline until T, rejected for good, expired), and keeps the pipeline-wide breaker
-(``breaker.py``) and the counters up to date. Backends only decide how to wait.
+(``breaker.py``) and the counters up to date. Backends only decide how to wait. The
+failure table is ``verdicts.py``; a lead that expects a click first passes the click gate
+(``clicks.py``).
 """
 
 from __future__ import annotations
 
-import enum
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import NamedTuple
 
 from .._errors import AffyAPIError
 from .._settings import Settings
 from .._wire import Event
 from .base import Sender
-from .breaker import Breaker, RetryPolicy, is_retryable, retry_after_of
+from .breaker import Breaker, RetryPolicy, retry_after_of
+from .clicks import ClickGate, StatusCheck
 from .counters import Counters
-from .logs import LogLimiter, logger
+from .logs import LogLimiter
+from .refusals import say_misconfigured, say_rejected
 from .transport import ClientTransport
+from .verdicts import DELIVERED, EXPIRED, Outcome, Rule, Verdict, classify
 
 __all__ = ["Attempt", "Outcome", "Rule", "Verdict", "classify"]
-
-
-class Verdict(enum.Enum):
-    """What became of one attempt."""
-
-    #: AFFY accepted the event: forget it.
-    DELIVERED = "delivered"
-    #: A passing failure: this event alone tries again at ``Outcome.at``.
-    RETRY = "retry"
-    #: AFFY is failing (an outage, a Retry-After): nothing goes out before ``Outcome.at``,
-    #: then one probe.
-    PAUSE = "pause"
-    #: Refused for good (a 4xx other than 408/429, or a bug of ours): drop it.
-    REJECTED = "rejected"
-    #: Older than ``retry_deadline``: given up without sending.
-    EXPIRED = "expired"
-
-
-@dataclass(frozen=True)
-class Outcome:
-    verdict: Verdict
-    #: ``time.monotonic()`` when the event (RETRY) or the pipeline (PAUSE) may go again.
-    at: float = 0.0
-    error: BaseException | None = None
-
-    @property
-    def final(self) -> bool:
-        """Whether the event is done with (its outbox row can go)."""
-        return self.verdict in (Verdict.DELIVERED, Verdict.REJECTED, Verdict.EXPIRED)
-
-
-class Rule(NamedTuple):
-    """One row of the failure table: which errors, what they mean, what they count."""
-
-    matches: Callable[[BaseException], bool] | None
-    verdict: Verdict
-    #: A counter to bump besides ``failed`` (which every failure bumps), if any.
-    counter: str | None = None
-    #: Whether the failure says AFFY is unwell (it then feeds the pipeline-wide pause), or
-    #: AFFY answered and only this event must wait (it backs off alone).
-    outage: bool = True
-
-
-#: How a failed send is classified, first match first. A new kind of "not yet" is one
-#: more row: e.g. a lead refused because AFFY has not seen its click yet would be
-#: ``Rule(is_unknown_click, Verdict.RETRY, "waiting_for_click", outage=False)``.
-RULES: tuple[Rule, ...] = (Rule(is_retryable, Verdict.RETRY),)
-#: What a failure no rule matches means.
-OTHERWISE = Rule(None, Verdict.REJECTED, "dropped_rejected")
-
-DELIVERED = Outcome(Verdict.DELIVERED)
-EXPIRED = Outcome(Verdict.EXPIRED)
-
-
-def classify(exc: BaseException) -> Rule:
-    """The rule a failed send falls under."""
-    for rule in RULES:
-        if rule.matches is not None and rule.matches(exc):
-            return rule
-    return OTHERWISE
 
 
 class Attempt:
@@ -101,12 +42,14 @@ class Attempt:
         counters: Counters,
         log: LogLimiter,
         send: Sender | None = None,
+        status: StatusCheck | None = None,
     ) -> None:
-        self._settings = settings
+        self.settings = self._settings = settings
         self.policy = policy
         self._counters = counters
         self._log = log
-        self.transport = ClientTransport(settings, log, send)
+        self.transport = ClientTransport(settings, log, send, status)
+        self.clicks = ClickGate(settings.click_wait, counters, log, self.transport.status_check)
         self._lock = threading.Lock()
         self._gate = threading.Condition(self._lock)  # senders held by a pause
         self._breaker = Breaker(policy)
@@ -157,8 +100,9 @@ class Attempt:
 
     # -- one attempt -------------------------------------------------------------------
 
-    def run(self, event: Event, *, attempts: int, probe: bool) -> Outcome:
-        """Send ``event`` once (``attempts`` earlier tries) and classify the outcome."""
+    def run(self, event: Event, *, attempts: int, probe: bool, hold: bool = True) -> Outcome:
+        """Send ``event`` once (``attempts`` earlier tries) and classify the outcome.
+        ``hold`` False: the caller can't keep the event, so it does not wait for its click."""
         deadline = self._settings.retry_deadline
         if time.time() - event.created_at > deadline:
             self._counters.add("dropped_expired")
@@ -168,17 +112,30 @@ class Attempt:
         if attempts:
             self._counters.add("retried")
         try:
+            if self.clicks.must_wait(event, hold=hold):
+                # AFFY answered the status call: it is up. Only this visit waits.
+                self._answered()
+                return Outcome(Verdict.RETRY, at=time.monotonic() + self._click_backoff(attempts))
             self.transport.send(event)
         except Exception as exc:
             return self._failed(event, exc, attempts, probe)
         self._counters.add("sent")
+        self.clicks.delivered(event)
+        self._answered()
+        return DELIVERED
+
+    def _answered(self) -> None:
         with self._lock:
             self._breaker.success()
             self._gate.notify_all()
-        return DELIVERED
+
+    def _click_backoff(self, attempts: int) -> float:
+        # Never ~0 (a busy loop of status calls), never past a few seconds (the click is
+        # usually a backoff away, in another worker).
+        return min(5.0, max(0.2, self.policy.backoff(attempts)))
 
     def _failed(self, event: Event, exc: Exception, attempts: int, probe: bool) -> Outcome:
-        rule = classify(exc)
+        rule = classify(exc, event, self.clicks.waited_out(event))
         self._counters.add("failed")
         if rule.counter is not None:
             self._counters.add(rule.counter)
@@ -187,21 +144,25 @@ class Attempt:
             return Outcome(Verdict.REJECTED, error=exc)
         now = time.monotonic()
         if not rule.outage:  # AFFY answered: it is up; this event alone waits
-            with self._lock:
-                self._breaker.success()
-                self._gate.notify_all()
-            return Outcome(Verdict.RETRY, at=now + self.policy.backoff(attempts), error=exc)
+            self._answered()
+            return Outcome(Verdict.RETRY, at=now + self._click_backoff(attempts), error=exc)
+        at_once = rule.verdict is Verdict.PAUSE
+        if at_once:
+            say_misconfigured(self._log, exc, self._settings.api_url)
         retry_after = retry_after_of(exc)
         with self._lock:
             pauses = self._breaker.pauses
-            self._breaker.failure(now, probe=probe, retry_after=retry_after)
+            self._breaker.failure(now, probe=probe, retry_after=retry_after, at_once=at_once)
             paused_until = self._breaker.paused_until
             started = self._breaker.pauses != pauses
             self._gate.notify_all()
         if started:
             self._counters.add("pauses")
-            wait = paused_until - now
-            self._log.warn("pause", "AFFY is failing (%s); pausing delivery for %.1f s", exc, wait)
+            if not at_once:
+                wait = paused_until - now
+                self._log.warn(
+                    "pause", "AFFY is failing (%s); pausing delivery for %.1f s", exc, wait
+                )
         if paused_until > now:
             return Outcome(Verdict.PAUSE, at=paused_until, error=exc)
         # An isolated failure: this event alone backs off.
@@ -214,17 +175,4 @@ class Attempt:
             elif probe:
                 self._breaker.cancel_probe()
             self._gate.notify_all()
-        if isinstance(exc, AffyAPIError):
-            reason = (type(exc).__name__, exc.status_code, exc.error, exc.message)
-            if self._log.first_time(reason):
-                logger.warning(
-                    "affy_middleware: AFFY refused a %s event, not retrying: %s", event.kind, exc
-                )
-            else:
-                logger.debug("affy_middleware: AFFY refused a %s event: %s", event.kind, exc)
-        else:
-            logger.error(
-                "affy_middleware: dropped a %s event after an unexpected error",
-                event.kind,
-                exc_info=exc,
-            )
+        say_rejected(self._log, event, exc)

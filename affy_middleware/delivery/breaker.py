@@ -15,9 +15,17 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._errors import AffyAPIError
+from .._errors import AffyAPIError, AffyNotFoundError
+from ..client.bounded import AnswerTooLarge
 
-__all__ = ["RetryPolicy", "Breaker", "retry_after_of", "is_retryable"]
+__all__ = [
+    "RetryPolicy",
+    "Breaker",
+    "retry_after_of",
+    "is_retryable",
+    "is_misconfigured",
+    "is_unknown_click",
+]
 
 #: Longest ``Retry-After`` we honour (one hour); a longer one is treated as this.
 MAX_RETRY_AFTER = 3600.0
@@ -35,6 +43,10 @@ class RetryPolicy:
     failure_threshold: int = 3
     #: Shortest pipeline pause, so a jittered pause of ~0 s does not become a tight loop.
     min_pause: float = 0.1
+    #: Shortest pause for a wrong set-up (401/403, 3xx, an oversize answer): a person has
+    #: to fix it, so probing more often only repeats the refusal (or, through a broken
+    #: proxy, fills socket buffers with megabytes each time).
+    config_pause: float = 2.0
 
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Full jitter: a uniform random wait in ``[0, min(cap, base * 2**attempt)]``."""
@@ -47,6 +59,21 @@ def is_retryable(exc: BaseException) -> bool:
     if isinstance(exc, AffyAPIError):
         return bool(exc.retryable)
     return False
+
+
+def is_misconfigured(exc: BaseException) -> bool:
+    """401/403 (the key), a 3xx (the URL) or an answer too large to be AFFY's (a broken
+    proxy on the way): our set-up is wrong, not the event."""
+    if isinstance(exc, AnswerTooLarge):
+        return True
+    if not isinstance(exc, AffyAPIError) or exc.status_code is None:
+        return False
+    return exc.status_code in (401, 403) or 300 <= exc.status_code < 400
+
+
+def is_unknown_click(exc: BaseException) -> bool:
+    """AFFY's 404 on a lead: it does not know the click (yet)."""
+    return isinstance(exc, AffyNotFoundError)
 
 
 def retry_after_of(exc: BaseException) -> float | None:
@@ -97,8 +124,11 @@ class Breaker:
         self.probing = False
         self.level = 0
 
-    def failure(self, now: float, *, probe: bool, retry_after: float | None) -> None:
-        """Record a retryable failure; may pause the pipeline."""
+    def failure(
+        self, now: float, *, probe: bool, retry_after: float | None, at_once: bool = False
+    ) -> None:
+        """Record a failure that keeps the event; may pause the pipeline (``at_once``:
+        without waiting for ``failure_threshold``, as for a refused key or a redirect)."""
         self.consecutive_failures += 1
         if probe:
             self.probing = False
@@ -106,13 +136,15 @@ class Breaker:
             # AFFY said when to come back: nobody sends before then, then one probe.
             self._pause(now, retry_after)
         elif probe or (
-            not self.half_open and self.consecutive_failures >= self.policy.failure_threshold
+            not self.half_open
+            and (at_once or self.consecutive_failures >= self.policy.failure_threshold)
         ):
             # Requests that were already out when the pipeline paused fail too; only the
             # probe's failure makes the next pause longer.
             self.level += 1
             window = self.policy.backoff(self.level, self._rand)
-            self._pause(now, max(self.policy.min_pause, window))
+            shortest = self.policy.config_pause if at_once else self.policy.min_pause
+            self._pause(now, max(shortest, window))
 
     def cancel_probe(self) -> None:
         """The probe ended without an answer about AFFY (e.g. the event expired)."""

@@ -21,6 +21,10 @@ COUNTERS = (
     "spool_errors",
     "handed_over",
     "pauses",
+    "waiting_for_click",
+    "sent_without_click",
+    "dropped_click_unknown",
+    "config_errors",
 )
 
 

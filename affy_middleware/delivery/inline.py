@@ -79,7 +79,10 @@ class InlineBackend(Backend):
             probe = attempt.try_turn()
             if probe is None:
                 break  # AFFY is known to be down: don't make this request wait on it
-            outcome = attempt.run(event, attempts=tries, probe=probe)
+            # Without an outbox nothing keeps the event after this call: the last try
+            # sends a lead even if its click is not at AFFY yet (counted), not drops it.
+            last = tries == MAX_TRIES - 1 or time.monotonic() + settings.timeout >= budget_end
+            outcome = attempt.run(event, attempts=tries, probe=probe, hold=stored or not last)
             if outcome.final:
                 if stored:
                     durable.delete(event.event_id)

@@ -1,12 +1,17 @@
 """Per-visit ordering: which waiting item may be sent next.
 
 Items sharing an order key (one visit: click, registration, payment) go strictly one after
-another; items of different visits, or without a key, go in parallel. Not thread-safe:
-the thread backend calls it under its queue lock. No threads here, so it is tested alone.
+another; items of different visits, or without a key, go in parallel. An item that must
+try again later (a backoff, a lead waiting for its click) is *parked* until its time: its
+visit stays held, but no sender waits for it. Not thread-safe: the thread backend calls it
+under its queue lock. No threads here, so it is tested alone.
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -32,6 +37,9 @@ class VisitOrder(Generic[T]):
         #: Order keys with an item out -> the items of that key waiting behind it.
         self._busy: dict[str, deque[T]] = {}
         self._out: dict[int, T] = {}
+        #: Items waiting for their time (monotonic), their visit held: a heap.
+        self._parked: list[tuple[float, int, T]] = []
+        self._seq = itertools.count()  # ties in the heap never compare items
 
     @property
     def in_flight(self) -> int:
@@ -40,8 +48,14 @@ class VisitOrder(Generic[T]):
     def push(self, item: T) -> None:
         self.ready.append(item)
 
-    def take(self) -> T | None:
-        """The next item whose key has nothing out, marked out; None when none may go."""
+    def take(self, now: float | None = None) -> T | None:
+        """The next item whose key has nothing out (or a parked item whose time has come),
+        marked out; None when none may go."""
+        parked = self._parked
+        if parked and parked[0][0] <= (time.monotonic() if now is None else now):
+            item = heapq.heappop(parked)[2]
+            self._out[id(item)] = item
+            return item
         ready, busy = self.ready, self._busy
         while ready:
             item = ready.popleft()
@@ -70,6 +84,19 @@ class VisitOrder(Generic[T]):
         self._out[id(nxt)] = nxt
         return nxt
 
+    def park(self, item: T, at: float) -> None:
+        """``item`` (out) tries again at ``at`` (monotonic): nobody holds it meanwhile, and
+        the rest of its visit still waits behind it."""
+        self._out.pop(id(item), None)
+        heapq.heappush(self._parked, (at, next(self._seq), item))
+
+    def wait_time(self, longest: float, now: float | None = None) -> float:
+        """Seconds until a parked item is due, at most ``longest``."""
+        if not self._parked:
+            return longest
+        now = time.monotonic() if now is None else now
+        return max(0.0, min(longest, self._parked[0][0] - now))
+
     def put_back(self, item: T) -> None:
         """An item handed out by ``done`` that will not be sent now (stopping): it goes
         back to the head of its key's backlog, still ahead of the rest of its visit."""
@@ -79,7 +106,8 @@ class VisitOrder(Generic[T]):
 
     def waiting(self) -> list[T]:
         """Every item not out: ready ones and those behind an item of their visit."""
-        items = list(self.ready)
+        items = [entry[2] for entry in sorted(self._parked)]
+        items.extend(self.ready)
         for backlog in self._busy.values():
             items.extend(backlog)
         return items

@@ -116,7 +116,7 @@ class MemoryQueue:
                 return item, max(grow, 0)
             self.idle += 1
             try:
-                self.work.wait(IDLE_WAIT)
+                self.work.wait(order.wait_time(IDLE_WAIT))  # (or a parked item's time)
             finally:
                 self.idle -= 1
 

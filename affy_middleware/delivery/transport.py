@@ -17,6 +17,7 @@ from .._settings import Settings
 from .._wire import Event
 from ..client import AffyClient
 from .base import Sender
+from .clicks import StatusCheck
 from .fork import HttpFence
 from .logs import LogLimiter, logger
 
@@ -26,10 +27,17 @@ __all__ = ["ClientTransport"]
 class ClientTransport:
     """Sends events with an ``AffyClient`` (or ``send``, for tests and benchmarks)."""
 
-    def __init__(self, settings: Settings, log: LogLimiter, send: Sender | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        log: LogLimiter,
+        send: Sender | None = None,
+        status: StatusCheck | None = None,
+    ) -> None:
         self._settings = settings
         self._log = log
         self._send_override = send
+        self._status_override = status
         self._lock = threading.Lock()  # not the breaker's: nobody waits on this but here
         self.client: AffyClient | None = None
         self.fence = HttpFence()
@@ -39,9 +47,24 @@ class ClientTransport:
         with self.fence.call():
             return self._sender()(event)
 
-    def _sender(self) -> Sender:
+    @property
+    def status_check(self) -> StatusCheck | None:
+        """Asks AFFY whether a session has its click; None with an injected ``send`` and
+        no ``status`` (tests: their leads are not held)."""
+        if self._status_override is not None:
+            return self._status_override
         if self._send_override is not None:
-            return self._send_override
+            return None
+        return self._has_click
+
+    def _has_click(self, session_id: str) -> bool:
+        with self.fence.call():
+            client = self._client()
+            if client is None:
+                raise AffyNetworkError("cannot create the HTTP client")
+            return client.status(session_id).has_affiliate
+
+    def _client(self) -> AffyClient | None:
         client = self.client
         if client is None:
             with self._lock:
@@ -51,7 +74,15 @@ class ClientTransport:
                         client = self.client = AffyClient(self._settings)
                     except Exception as exc:  # retried like a network error
                         self._log.warn("client", "cannot create the HTTP client: %r", exc)
-                        return _failing(AffyNetworkError(f"cannot create the HTTP client: {exc!r}"))
+                        return None
+        return client
+
+    def _sender(self) -> Sender:
+        if self._send_override is not None:
+            return self._send_override
+        client = self._client()
+        if client is None:
+            return _failing(AffyNetworkError("cannot create the HTTP client"))
         return client.send_event
 
     def close(self) -> None:

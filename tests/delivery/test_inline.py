@@ -6,10 +6,17 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from affy_middleware._errors import AffyRateLimitError, AffyServerError, AffyValidationError
+from affy_middleware._errors import (
+    AffyAuthError,
+    AffyNotFoundError,
+    AffyRateLimitError,
+    AffyServerError,
+    AffyValidationError,
+)
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, InlineBackend, make_backend
@@ -84,3 +91,27 @@ def test_sync_mode_gives_up_within_its_budget(make: Callable[..., Backend]) -> N
     assert d.stats()["dropped_unsent"] == 1
     assert d.submit(payment()) is False  # paused: not even tried
     assert len(rec.calls) == 1
+
+
+def test_sync_mode_keeps_a_refused_key_s_events_in_the_outbox(
+    make: Callable[..., Backend], tmp_path: Path
+) -> None:
+    rec = Recorder(fail=lambda e, n: AffyAuthError("bad key", status_code=401))
+    d = make(rec, spool_path=str(tmp_path / "outbox.sqlite"), timeout=0.5, flush_timeout=0.5)
+    assert d.submit(payment("a")) is False
+    stats = d.stats()
+    assert stats["dropped"] == 0 and stats["spooled"] == 1 and stats["config_errors"] >= 1
+    assert stats["paused"] == 1
+
+
+def test_sync_mode_retries_a_lead_refused_for_its_click_then_counts_it(
+    make: Callable[..., Backend],
+) -> None:
+    # AFFY does not know the click yet (404) on every try: "not yet", retried within the
+    # call's budget, then counted (without an outbox nothing can keep it).
+    rec = Recorder(fail=lambda e, n: AffyNotFoundError("unknown click id", status_code=404))
+    d = make(rec, timeout=0.2, flush_timeout=0.5)
+    assert d.submit(payment()) is False
+    stats = d.stats()
+    assert stats["waiting_for_click"] >= 1
+    assert stats["dropped_unsent"] + stats["dropped_click_unknown"] == 1

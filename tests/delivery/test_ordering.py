@@ -93,3 +93,32 @@ def test_what_goes_out_first(keys: list[str | None], expected: list[str]) -> Non
         out.append(e.name)
     assert out == expected
     assert len(o.waiting()) == len(keys) - len(expected)
+
+
+def test_a_parked_item_holds_its_visit_but_no_sender() -> None:
+    o = order()
+    lead, payment, other = Ev("lead", "v1"), Ev("payment", "v1"), Ev("other", "v2")
+    for e in (lead, payment):
+        o.push(e)
+    assert o.take(now=0.0) is lead
+    o.park(lead, at=10.0)  # e.g. waiting for its click
+    assert o.in_flight == 0  # nobody holds it
+    o.push(other)
+    assert o.take(now=1.0) is other  # other visits go on meanwhile
+    assert o.take(now=1.0) is None  # the payment stays behind its lead
+    assert o.wait_time(5.0, now=1.0) == 5.0 and o.wait_time(60.0, now=1.0) == 9.0
+    assert set(map(id, o.waiting())) == {id(lead), id(payment)}
+    assert o.take(now=10.0) is lead  # its time has come: out again, still first
+    assert o.done(lead) is payment
+
+
+def test_parked_items_come_back_in_time_order() -> None:
+    o = order()
+    a, b = Ev("a", "a"), Ev("b", "b")
+    o.push(a)
+    o.push(b)
+    assert o.take(now=0.0) is a and o.take(now=0.0) is b
+    o.park(a, at=3.0)
+    o.park(b, at=2.0)
+    assert o.wait_time(60.0, now=0.0) == 2.0
+    assert o.take(now=2.5) is b and o.take(now=2.5) is None and o.take(now=3.0) is a

@@ -323,7 +323,7 @@ def test_flush_and_shutdown_are_bounded_when_affy_hangs(
 ) -> None:
     rec = Recorder()
     rec.release.clear()
-    d = make(rec)
+    d = make(rec, max_in_flight=1)  # one call hangs, the others wait behind it
     for i in range(5):
         d.submit(payment(f"s{i}"))
     start = time.monotonic()

@@ -34,7 +34,6 @@ def report(n: int, first: float, second: float) -> str:
     )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: AFFY_TIMEOUT bounds each read, not the call")
 def test_a_slow_answer_is_bounded_by_the_timeout_in_sync_mode(
     broken_affy: Any, run_script: Any, env_for: Any
 ) -> None:
@@ -45,7 +44,6 @@ def test_a_slow_answer_is_bounded_by_the_timeout_in_sync_mode(
     assert done.result["report_seconds"] < 3.5, done.result
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: one stuck call starves the other visits")
 def test_one_stuck_call_does_not_starve_the_other_visits(
     broken_affy: Any, run_script: Any, env_for: Any
 ) -> None:
@@ -56,7 +54,6 @@ def test_one_stuck_call_does_not_starve_the_other_visits(
     assert len(set(broken_affy.accepted)) >= 19, (done.result, broken_affy.accepted)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: the whole answer is read, whatever its size")
 def test_a_huge_answer_is_not_read_whole(broken_affy: Any, run_script: Any, env_for: Any) -> None:
     broken_affy.misbehave("huge")
     done = run_script(report(1, 3, 0), env_for(broken_affy.url, AFFY_TIMEOUT="5"))
@@ -65,7 +62,6 @@ def test_a_huge_answer_is_not_read_whole(broken_affy: Any, run_script: Any, env_
     assert done.result["first_stats"]["sent"] == 0  # a 64 MB "success" is not a success
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a 3xx drops the events as rejections")
 def test_a_redirect_keeps_the_events_until_affy_answers(
     broken_affy: Any, run_script: Any, env_for: Any
 ) -> None:
@@ -77,7 +73,6 @@ def test_a_redirect_keeps_the_events_until_affy_answers(
     assert "redirect" in done.log.lower()  # said loudly
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: 401/403 delete every event, even spooled")
 def test_a_rotated_key_pauses_delivery_and_keeps_the_spool(
     broken_affy: Any, run_script: Any, env_for: Any, tmp_path: Any
 ) -> None:

@@ -23,7 +23,6 @@ LATENCY = 0.05
 OUTAGE = 5.0
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a lead overtakes its click across workers")
 def test_quick_journeys_across_four_workers_lose_nothing(
     serve_shop: Any, fleet: Any, affy: httpx.Client, sandbox: SandboxServer
 ) -> None:
@@ -40,9 +39,6 @@ def test_quick_journeys_across_four_workers_lose_nothing(
     assert result.replayed == result.repeated_keys == 0, result.summary()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 10: after an outage a lead overtakes a click still backing off"
-)
 def test_a_click_backing_off_after_an_outage_is_not_overtaken(
     serve_shop: Any, fleet: Any, affy: httpx.Client, sandbox: SandboxServer
 ) -> None:
@@ -68,7 +64,6 @@ def test_a_click_backing_off_after_an_outage_is_not_overtaken(
     assert result.replayed == result.repeated_keys == 0, result.summary()
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a lead overtakes its click across workers")
 def test_quick_journeys_across_two_uvicorn_workers_lose_nothing(
     serve_shop: Any, fleet: Any, affy: httpx.Client, sandbox: SandboxServer
 ) -> None:
