@@ -94,7 +94,7 @@ class SenderPool:
             item.attempts += 1
             if outcome.final:
                 if item.stored:
-                    self._durable.delete(event.event_id)
+                    self._durable.finish(event.event_id, outcome)
                 return True
             if outcome.verdict is Verdict.RETRY:
                 gen.stop.wait(max(0.0, outcome.at - time.monotonic()))

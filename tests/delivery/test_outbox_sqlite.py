@@ -266,10 +266,13 @@ def test_a_lapsed_lease_is_checked_before_sending(made: list[Backend], path: Pat
     # A process frozen longer than its lease may find its rows taken over: it must not
     # send them too. (A lease of -1 s has lapsed from the start.)
     gate = Gate(is_open=False)
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
+    settings = Settings(
+        client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path), max_in_flight=1
+    )
     d = make_backend(settings, send=gate, retry_policy=FAST, outbox_lease=-1.0)
     made.append(d)
-    first, second = payment("visit"), payment("visit")
+    # Two visits (another process may claim only the oldest row of a visit), one sender.
+    first, second = payment("visit-1"), payment("visit-2")
     d.submit(first)  # being sent (the gate holds it) ...
     d.submit(second)  # ... so this one waits behind it, unchecked yet
     assert d.flush(0.2) is False

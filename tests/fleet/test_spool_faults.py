@@ -139,7 +139,6 @@ print(json.dumps({"flushed": flushed, "stats": dict(stats())}))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a dead process's rows wait for new traffic")
 def test_a_fresh_process_flush_delivers_a_dead_processs_rows(
     tmp_path: Path, env_for: Any, down_url: str, sandbox: Any, affy: httpx.Client, run_script: Any
 ) -> None:
@@ -156,7 +155,6 @@ def test_a_fresh_process_flush_delivers_a_dead_processs_rows(
 # -- 8. a spool locked at first open ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a spool locked at first open is off for good")
 def test_a_spool_locked_at_first_open_is_opened_later(
     tmp_path: Path, env_for: Any, down_url: str
 ) -> None:
@@ -181,7 +179,6 @@ def test_a_spool_locked_at_first_open_is_opened_later(
 # -- 9. a locked spool and many request threads ----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: request threads wait for a locked spool in line")
 def test_a_locked_spool_keeps_each_request_thread_within_the_bound(
     tmp_path: Path, env_for: Any, down_url: str
 ) -> None:
@@ -215,7 +212,6 @@ print(json.dumps({"accepted": accepted, "flushed": flushed, "stats": dict(stats(
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a malformed row kills the spool's thread")
 def test_a_malformed_row_does_not_strand_the_good_rows(
     tmp_path: Path, env_for: Any, down_url: str, sandbox: Any, affy: httpx.Client, run_script: Any
 ) -> None:

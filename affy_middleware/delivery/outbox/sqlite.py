@@ -24,8 +24,10 @@ from collections.abc import Callable, Iterable
 from typing import ParamSpec, TypeVar
 
 from ..._wire import Event
-from . import DEFAULT_LEASE, Outbox, OutboxError
+from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
 from .owners import host_identity, pid_alive
+from .records import decode_record
+from .sqlite_schema import create_tables
 
 __all__ = ["SqliteOutbox"]
 
@@ -35,21 +37,6 @@ R = TypeVar("R")
 #: Milliseconds a writer waits for another process's write lock before giving up.
 DEFAULT_BUSY_TIMEOUT_MS = 2000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS affy_outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    record BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    owner_host TEXT,
-    owner_pid INTEGER,
-    owner_token TEXT,
-    lease_until REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS affy_outbox_owner ON affy_outbox (owner_token);
-CREATE INDEX IF NOT EXISTS affy_outbox_pid ON affy_outbox (owner_host, owner_pid);
-"""
-
 
 def _wrapped(method: Callable[P, R]) -> Callable[P, R]:
     """SQLite's errors become OutboxError: the backends know no driver."""
@@ -58,18 +45,28 @@ def _wrapped(method: Callable[P, R]) -> Callable[P, R]:
     def call(*args: P.args, **kwargs: P.kwargs) -> R:
         try:
             return method(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            raise (OutboxBusy if busy else OutboxError)(str(exc)) from exc
         except sqlite3.Error as exc:
             raise OutboxError(str(exc)) from exc
 
     return call
 
 
+#: A row is claimable only as the oldest row of its visit (``r`` is the row's alias).
+_HEAD_OF_VISIT = (
+    " (r.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM affy_outbox AS e"
+    " WHERE e.order_key = r.order_key AND e.seq < r.seq))"
+)
+
+
 class SqliteOutbox(Outbox):
     """One process's handle on the outbox file. Thread-safe; open a new one after fork::
 
-        outbox = SqliteOutbox("/var/lib/app/affy.sqlite")
-        outbox.put(event, claimed=False)
-        outbox.claim(10)   # [event], leased to this process
+    outbox = SqliteOutbox("/var/lib/app/affy.sqlite")
+    outbox.put(event, claimed=False)
+    outbox.claim(10)   # [event], leased to this process
     """
 
     def __init__(
@@ -87,6 +84,7 @@ class SqliteOutbox(Outbox):
         #: When every row this handle holds was last known to be leased (time.time()).
         self.renewed_at = time.time()
         self._lock = threading.Lock()
+        self._busy_ms = int(busy_timeout_ms)
         try:
             self._db = self._connect(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
@@ -105,38 +103,90 @@ class SqliteOutbox(Outbox):
         db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
+        create_tables(db)
         return db
 
     # -- writing ----------------------------------------------------------------------
 
     @_wrapped
-    def put(self, event: Event, *, claimed: bool) -> None:
-        """Store an event; ``claimed`` rows are leased to this process (it holds them in
-        memory), unclaimed ones wait for whoever has room."""
-        record = event.to_record()
+    def put(self, event: Event, *, claimed: bool) -> bool:
+        """Store an event; whether its row is leased to this process. ``claimed`` asks
+        for the lease (this process holds the event in memory): granted unless an
+        earlier row of the visit waits unclaimed or is held by another process."""
+        record, key = event.to_record(), event.order_key
+        bound = self._busy_ms / 1000
+        deadline = time.monotonic() + bound
+        # A deadline for the whole call, not per step: threads queued on our lock would
+        # otherwise each wait for SQLite in turn (the k-th for k busy timeouts).
+        if not self._lock.acquire(timeout=bound):
+            raise OutboxBusy(f"other threads held the spool for {bound:.1f} s")
+        try:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            short = left_ms < self._busy_ms - 5
+            if short:
+                self._db.execute(f"PRAGMA busy_timeout={max(1, left_ms)}")
+            try:
+                return self._insert(event, record, key, claimed)
+            finally:
+                if short:
+                    self._db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        finally:
+            self._lock.release()
+
+    def _insert(self, event: Event, record: bytes, key: str | None, claimed: bool) -> bool:
+        """The write itself, under ``_lock``."""
+        if not claimed:
+            self._db.execute(
+                "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at,"
+                " order_key) VALUES (?, ?, ?, ?)",
+                (event.event_id, record, event.created_at, key),
+            )
+            return False
+        # One statement: the check and the insert see the same snapshot.
+        row = self._db.execute(
+            "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at, order_key,"
+            " owner_host, owner_pid, owner_token, lease_until)"
+            " SELECT ?, ?, ?, ?, IIF(b, NULL, ?), IIF(b, NULL, ?), IIF(b, NULL, ?),"
+            " IIF(b, 0, ?) FROM (SELECT EXISTS (SELECT 1 FROM affy_outbox"
+            " WHERE order_key = ? AND (owner_token IS NULL OR owner_token != ?)) AS b)"
+            " WHERE true RETURNING owner_token",
+            (
+                event.event_id,
+                record,
+                event.created_at,
+                key,
+                self.host,
+                self.pid,
+                self.token,
+                time.time() + self.lease,
+                key,
+                self.token,
+            ),
+        ).fetchone()
+        return row is not None and row[0] == self.token
+
+    @_wrapped
+    def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
+        """Move a row to ``affy_outbox_dead`` with the reason and AFFY's answer."""
         with self._lock:
-            if claimed:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at,"
-                    " owner_host, owner_pid, owner_token, lease_until)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.event_id,
-                        record,
-                        event.created_at,
-                        self.host,
-                        self.pid,
-                        self.token,
-                        time.time() + self.lease,
-                    ),
-                )
-            else:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at)"
-                    " VALUES (?, ?, ?)",
-                    (event.event_id, record, event.created_at),
-                )
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                moved = self._bury_locked(event_id, reason, answer)
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self.dead_letters += moved
+
+    def _bury_locked(self, event_id: str, reason: str, answer: str | None) -> int:
+        self._db.execute(
+            "INSERT INTO affy_outbox_dead (event_id, record, created_at, order_key, reason,"
+            " answer, buried_at) SELECT event_id, record, created_at, order_key, ?, ?, ?"
+            " FROM affy_outbox WHERE event_id = ?",
+            (reason, answer, time.time(), event_id),
+        )
+        return self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,)).rowcount
 
     @_wrapped
     def delete(self, event_id: str) -> None:
@@ -195,7 +245,8 @@ class SqliteOutbox(Outbox):
     @_wrapped
     def claim(self, limit: int) -> list[Event]:
         """Lease up to ``limit`` rows nobody holds (unclaimed, lease expired, or held by a
-        dead process on this host), oldest first, and return their events."""
+        dead process on this host), oldest first and each the oldest of its visit, and
+        return their events. Rows that do not decode are buried, not leased."""
         if limit <= 0:
             return []
         now = time.time()
@@ -212,33 +263,38 @@ class SqliteOutbox(Outbox):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute(
-                    "SELECT seq, record FROM affy_outbox"
+                    "SELECT seq, event_id, record FROM affy_outbox AS r"
                     " WHERE (owner_token IS NULL OR lease_until < ?" + dead_clause + ")"
                     # Our own rows are in our memory already, even if a renewal ran late.
-                    " AND (owner_token IS NULL OR owner_token != ?)"
-                    " ORDER BY seq LIMIT ?",
+                    " AND (owner_token IS NULL OR owner_token != ?) AND"
+                    + _HEAD_OF_VISIT
+                    + " ORDER BY seq LIMIT ?",
                     (*params, limit),
                 ).fetchall()
+                events, leased, buried = [], [], 0
+                for seq, event_id, record in rows:
+                    try:
+                        events.append(decode_record(record))
+                        leased.append(seq)
+                    except ValueError as exc:
+                        buried += self._bury_locked(str(event_id), MALFORMED, str(exc))
                 self._db.executemany(
                     "UPDATE affy_outbox SET owner_host = ?, owner_pid = ?, owner_token = ?,"
                     " lease_until = ? WHERE seq = ?",
-                    [(self.host, self.pid, self.token, now + self.lease, seq) for seq, _ in rows],
+                    [(self.host, self.pid, self.token, now + self.lease, seq) for seq in leased],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
-        events = []
-        for _, record in rows:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                events.append(Event.from_record(record))
+            self.dead_letters += buried
         return events
 
     def _claimable(self, now: float) -> bool:
         row = self._db.execute(
-            "SELECT 1 FROM affy_outbox WHERE owner_token IS NULL OR"
-            " (lease_until < ? AND owner_token != ?) LIMIT 1",
+            "SELECT 1 FROM affy_outbox AS r WHERE (owner_token IS NULL OR"
+            " (lease_until < ? AND owner_token != ?)) AND" + _HEAD_OF_VISIT + " LIMIT 1",
             (now, self.token),
         ).fetchone()
         return row is not None
@@ -259,7 +315,7 @@ class SqliteOutbox(Outbox):
 
     @_wrapped
     def count(self) -> int:
-        """Rows in the outbox, whoever holds them."""
+        """Rows pending in the outbox, whoever holds them (not the dead letters)."""
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()
             return int(n)
