@@ -82,7 +82,7 @@ class InlineBackend(Backend):
             outcome = attempt.run(event, attempts=tries, probe=probe)
             if outcome.final:
                 if stored:
-                    durable.delete(event.event_id)
+                    durable.finish(event.event_id, outcome)
                 return outcome.verdict is Verdict.DELIVERED
             if outcome.at >= budget_end:
                 break

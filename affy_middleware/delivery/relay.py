@@ -38,6 +38,9 @@ class Relay:
         self._counters = counters
         self._start_sender = start_sender
         self._refill_lock = threading.Lock()
+        #: Events are in memory only (the outbox was not open, or busy past the bound):
+        #: the keeper writes them to the outbox as soon as it can.
+        self._late = False
         durable.want_open = self._want_open
 
     def submit(self, event: Event, size: int) -> bool:
@@ -47,6 +50,10 @@ class Relay:
         durable, queue = self._durable, self._queue
         self.start_keeper()
         usable = durable.outbox is not None or durable.wait_open(OPEN_WAIT) is not None
+        if not usable:
+            durable.failed(
+                "the spool %s is not open yet; the event waits in memory", durable.location
+            )
         with queue.lock:
             room = not queue.overflow and queue.has_room(size)
             if room:  # reserve the place before the (slower) write
@@ -57,6 +64,7 @@ class Relay:
         with queue.lock:
             if room and (leased or not stored):  # ours, or in memory only
                 queue.push(Item(event, size, stored), counted=True)
+                self._late = self._late or not stored
             elif room:  # stored behind an earlier row of its visit: claimed in its turn
                 queue.count -= 1
                 queue.bytes -= size
@@ -106,12 +114,33 @@ class Relay:
         if gen.keeper is not None:
             gen.keeper.wake.set()
 
+    def persist_late(self) -> None:
+        """Write the events held in memory only to the outbox (leased to us: we send
+        them). One that is delivered before its row is written may leave a row that is
+        sent again later, with the same key (AFFY dedupes)."""
+        queue, durable = self._queue, self._durable
+        if not self._late or durable.outbox is None:
+            return
+        with queue.lock:
+            self._late = False
+            items = [i for i in queue.order.waiting() + queue.order.out() if not i.stored]
+        for n, item in enumerate(items):
+            if durable.put(item.event, claimed=True) is None:  # still failing: later
+                self._late = True
+                return
+            with queue.lock:
+                item.stored = True
+            if n % 64 == 63 and self._queue.gen.stop.is_set():
+                self._late = True
+                return
+
     def refill(self, gen: Generation) -> int:
         """Move claimable outbox rows into memory, as far as it has room; how many.
         Raises OutboxError."""
         outbox, queue = self._durable.outbox, self._queue
         if outbox is None:
             return 0
+        self.persist_late()
         with self._refill_lock:  # one at a time, so flush() sees the keeper's claims
             with queue.lock:
                 room, overflow = queue.refill_room(), queue.overflow
