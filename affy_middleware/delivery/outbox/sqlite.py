@@ -14,51 +14,24 @@ matters here), not necessarily a power cut of the machine.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from typing import ParamSpec, TypeVar
+from collections.abc import Iterable
 
 from ..._wire import Event
 from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
-from .owners import host_identity, pid_alive
+from .owners import host_identity
 from .records import decode_record
-from .sqlite_schema import create_tables
+from .sqlite_claims import HEAD_OF_VISIT, claimable, dead_owners
+from .sqlite_schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 #: Milliseconds a writer waits for another process's write lock before giving up.
 DEFAULT_BUSY_TIMEOUT_MS = 2000
-
-
-def _wrapped(method: Callable[P, R]) -> Callable[P, R]:
-    """SQLite's errors become OutboxError: the backends know no driver."""
-
-    @functools.wraps(method)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.OperationalError as exc:
-            busy = "locked" in str(exc) or "busy" in str(exc)
-            raise (OutboxBusy if busy else OutboxError)(str(exc)) from exc
-        except sqlite3.Error as exc:
-            raise OutboxError(str(exc)) from exc
-
-    return call
-
-
-#: A row is claimable only as the oldest row of its visit (``r`` is the row's alias).
-_HEAD_OF_VISIT = (
-    " (r.order_key IS NULL OR NOT EXISTS (SELECT 1 FROM affy_outbox AS e"
-    " WHERE e.order_key = r.order_key AND e.seq < r.seq))"
-)
 
 
 class SqliteOutbox(Outbox):
@@ -86,29 +59,13 @@ class SqliteOutbox(Outbox):
         self._lock = threading.Lock()
         self._busy_ms = int(busy_timeout_ms)
         try:
-            self._db = self._connect(path, busy_timeout_ms)
+            self._db = connect(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(str(exc)) from exc
 
-    @staticmethod
-    def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        db = sqlite3.connect(
-            path,
-            timeout=busy_timeout_ms / 1000,
-            isolation_level=None,  # autocommit; explicit BEGIN IMMEDIATE for claims
-            check_same_thread=False,
-        )
-        db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        create_tables(db)
-        return db
-
     # -- writing ----------------------------------------------------------------------
 
-    @_wrapped
+    @wrapped
     def put(self, event: Event, *, claimed: bool) -> bool:
         """Store an event; whether its row is leased to this process. ``claimed`` asks
         for the lease (this process holds the event in memory): granted unless an
@@ -165,7 +122,7 @@ class SqliteOutbox(Outbox):
         ).fetchone()
         return row is not None and row[0] == self.token
 
-    @_wrapped
+    @wrapped
     def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
         """Move a row to ``affy_outbox_dead`` with the reason and AFFY's answer."""
         with self._lock:
@@ -188,13 +145,13 @@ class SqliteOutbox(Outbox):
         )
         return self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,)).rowcount
 
-    @_wrapped
+    @wrapped
     def delete(self, event_id: str) -> None:
         """AFFY accepted (or finally refused) the event: forget it."""
         with self._lock:
             self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,))
 
-    @_wrapped
+    @wrapped
     def release(self, event_ids: Iterable[str]) -> None:
         """Give rows back (at shutdown) so the next process may claim them at once."""
         ids = [(event_id, self.token) for event_id in event_ids]
@@ -207,7 +164,7 @@ class SqliteOutbox(Outbox):
                 ids,
             )
 
-    @_wrapped
+    @wrapped
     def renew(self) -> int:
         """Extend the lease of every row this process holds; returns how many."""
         now = time.time()
@@ -231,7 +188,7 @@ class SqliteOutbox(Outbox):
         """Whether our leases are surely still valid (renewed recently enough)."""
         return time.time() < self.renewed_at + self.lease * 0.75
 
-    @_wrapped
+    @wrapped
     def reclaim(self, event_id: str) -> bool:
         """Renew our lease on one row if it is still ours; False when another process
         took it over meanwhile (after our renewal ran late). One atomic statement."""
@@ -242,7 +199,7 @@ class SqliteOutbox(Outbox):
             )
             return cursor.rowcount == 1
 
-    @_wrapped
+    @wrapped
     def claim(self, limit: int) -> list[Event]:
         """Lease up to ``limit`` rows nobody holds (unclaimed, lease expired, or held by a
         dead process on this host), oldest first and each the oldest of its visit, and
@@ -251,8 +208,8 @@ class SqliteOutbox(Outbox):
             return []
         now = time.time()
         with self._lock:
-            dead = self._dead_owners(now)
-            if not dead and not self._claimable(now):
+            dead = dead_owners(self._db, self.host, self.token, now)
+            if not dead and not claimable(self._db, self.token, now):
                 return []  # the common case, without taking the write lock
             marks = ",".join("?" * len(dead))
             dead_clause = f" OR (owner_host = ? AND owner_pid IN ({marks}))" if dead else ""
@@ -267,7 +224,7 @@ class SqliteOutbox(Outbox):
                     " WHERE (owner_token IS NULL OR lease_until < ?" + dead_clause + ")"
                     # Our own rows are in our memory already, even if a renewal ran late.
                     " AND (owner_token IS NULL OR owner_token != ?) AND"
-                    + _HEAD_OF_VISIT
+                    + HEAD_OF_VISIT
                     + " ORDER BY seq LIMIT ?",
                     (*params, limit),
                 ).fetchall()
@@ -291,36 +248,16 @@ class SqliteOutbox(Outbox):
             self.dead_letters += buried
         return events
 
-    def _claimable(self, now: float) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM affy_outbox AS r WHERE (owner_token IS NULL OR"
-            " (lease_until < ? AND owner_token != ?)) AND" + _HEAD_OF_VISIT + " LIMIT 1",
-            (now, self.token),
-        ).fetchone()
-        return row is not None
-
-    def _dead_owners(self, now: float) -> list[int]:
-        pids = [
-            pid
-            for (pid,) in self._db.execute(
-                "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = ?"
-                " AND owner_token != ? AND lease_until >= ?",
-                (self.host, self.token, now),
-            )
-            if isinstance(pid, int)
-        ]
-        return [pid for pid in pids if pid != self.pid and not pid_alive(pid)]
-
     # -- reading ----------------------------------------------------------------------
 
-    @_wrapped
+    @wrapped
     def count(self) -> int:
         """Rows pending in the outbox, whoever holds them (not the dead letters)."""
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()
             return int(n)
 
-    @_wrapped
+    @wrapped
     def has_rows(self) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM affy_outbox LIMIT 1").fetchone() is not None

@@ -1,4 +1,5 @@
-"""The SQLite outbox's tables, and bringing a file written by an older version up to date.
+"""The SQLite outbox's connection and tables: errors become OutboxError, and a file
+written by an older version is brought up to date.
 
 ``affy_outbox`` holds pending rows; ``order_key`` (the visit) lets ``claim`` hand out only
 the oldest row of each visit. ``affy_outbox_dead`` holds the dead letters: rows AFFY
@@ -8,9 +9,19 @@ refused for good and rows that could not be decoded, with the reason and AFFY's 
 from __future__ import annotations
 
 import contextlib
+import functools
+import os
 import sqlite3
+from collections.abc import Callable
+from typing import ParamSpec, TypeVar
 
-__all__ = ["create_tables"]
+from . import OutboxBusy, OutboxError
+
+__all__ = ["connect", "create_tables", "wrapped"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
 
 _TABLES = """
 CREATE TABLE IF NOT EXISTS affy_outbox (
@@ -65,3 +76,41 @@ def create_tables(db: sqlite3.Connection) -> None:
                 db.execute("ROLLBACK")
             raise
     db.executescript(_INDEXES)
+
+
+def wrapped(method: Callable[P, R]) -> Callable[P, R]:
+    """SQLite's errors become OutboxError: the backends know no driver."""
+
+    @functools.wraps(method)
+    def call(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return method(*args, **kwargs)
+        except sqlite3.OperationalError as exc:
+            busy = "locked" in str(exc) or "busy" in str(exc)
+            raise (OutboxBusy if busy else OutboxError)(str(exc)) from exc
+        except sqlite3.Error as exc:
+            raise OutboxError(str(exc)) from exc
+
+    return call
+
+
+def connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection in autocommit mode (explicit BEGIN IMMEDIATE for claims), WAL, the
+    tables created or brought up to date."""
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    db = sqlite3.connect(
+        path,
+        timeout=busy_timeout_ms / 1000,
+        isolation_level=None,  # autocommit; explicit BEGIN IMMEDIATE for claims
+        check_same_thread=False,
+    )
+    try:
+        db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        create_tables(db)
+    except BaseException:  # e.g. locked by another process: retried with a new one
+        db.close()
+        raise
+    return db
