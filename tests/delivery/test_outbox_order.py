@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -13,6 +15,7 @@ import pytest
 
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery.outbox import MALFORMED, OutboxBusy
+from affy_middleware.delivery.outbox.owners import host_identity
 from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
 
 
@@ -24,6 +27,16 @@ def payment(visit: str | None) -> Event:
 def dead(path: Path) -> list[tuple[str, str, str | None]]:
     with sqlite3.connect(path) as db:
         return db.execute("SELECT event_id, reason, answer FROM affy_outbox_dead").fetchall()
+
+
+def gone_pid() -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return int(done.stdout)
 
 
 @pytest.fixture
@@ -98,7 +111,7 @@ def test_bury_moves_a_row_with_affys_answer(path: Path) -> None:
 
 
 def test_a_file_from_before_visit_order_is_migrated(path: Path) -> None:
-    event = payment("v")
+    event, orphan = payment("v"), payment("w")
     with sqlite3.connect(path) as db:
         db.execute(
             "CREATE TABLE affy_outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, event_id TEXT"
@@ -109,9 +122,15 @@ def test_a_file_from_before_visit_order_is_migrated(path: Path) -> None:
             "INSERT INTO affy_outbox (event_id, record, created_at) VALUES (?, ?, 0)",
             (event.event_id, event.to_record()),
         )
+        db.execute(  # leased for an hour by a process of this host that is gone
+            "INSERT INTO affy_outbox (event_id, record, created_at, owner_host, owner_pid,"
+            " owner_token, lease_until) VALUES (?, ?, 0, ?, ?, 'old', ?)",
+            (orphan.event_id, orphan.to_record(), host_identity(), gone_pid(), time.time() + 3600),
+        )
     a = SqliteOutbox(str(path))
     assert a.put(payment("v"), claimed=True) is False  # behind the old row of its visit
-    assert [e.event_id for e in a.claim(10)] == [event.event_id]
+    claimed = [e.event_id for e in a.claim(10)]
+    assert claimed == [event.event_id, orphan.event_id]  # the dead owner's row: at once
 
 
 def test_writers_wait_at_most_the_bound_whatever_their_number(path: Path) -> None:

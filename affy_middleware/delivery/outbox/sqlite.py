@@ -25,7 +25,7 @@ from ..._wire import Event
 from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
 from .owners import host_identity
 from .records import decode_record
-from .sqlite_claims import HEAD_OF_VISIT, claimable, dead_owners
+from .sqlite_claims import HEAD_OF_VISIT, claimable, dead_owners, forget_owners, register_owner
 from .sqlite_schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
@@ -61,6 +61,11 @@ class SqliteOutbox(Outbox):
         try:
             self._db = connect(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
+            raise OutboxError(str(exc)) from exc
+        try:  # who we are, so that our rows are taken over at once if we die
+            register_owner(self._db, self.token, self.host, self.pid)
+        except sqlite3.Error as exc:
+            self._db.close()
             raise OutboxError(str(exc)) from exc
 
     # -- writing ----------------------------------------------------------------------
@@ -212,11 +217,8 @@ class SqliteOutbox(Outbox):
             if not dead and not claimable(self._db, self.token, now):
                 return []  # the common case, without taking the write lock
             marks = ",".join("?" * len(dead))
-            dead_clause = f" OR (owner_host = ? AND owner_pid IN ({marks}))" if dead else ""
-            params: list[object] = [now]
-            if dead:
-                params += [self.host, *dead]
-            params.append(self.token)
+            dead_clause = f" OR owner_token IN ({marks})" if dead else ""
+            params: list[object] = [now, *dead, self.token]
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute(
@@ -240,6 +242,8 @@ class SqliteOutbox(Outbox):
                     " lease_until = ? WHERE seq = ?",
                     [(self.host, self.pid, self.token, now + self.lease, seq) for seq in leased],
                 )
+                if dead:
+                    forget_owners(self._db, dead)
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
