@@ -66,9 +66,10 @@ class Relay:
                 queue.push(Item(event, size, stored), counted=True)
                 self._late = self._late or not stored
             elif room:  # stored behind an earlier row of its visit: claimed in its turn
+                # (by the keeper's rounds or flush(); not ``overflow``, which would send
+                # other visits' events through the outbox too)
                 queue.count -= 1
                 queue.bytes -= size
-                queue.overflow = True
                 if queue.count == 0:
                     queue.done.notify_all()
             elif stored:
