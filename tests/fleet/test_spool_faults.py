@@ -157,6 +157,36 @@ def test_a_fresh_process_flush_delivers_a_dead_processs_rows(
     assert rows(spool) == 0
 
 
+SET_UP_ONLY = """
+import json, os, sqlite3, time
+from affy_middleware import AffyMiddleware, stats
+
+app = AffyMiddleware(lambda environ, start_response: [])  # set-up only: no request, no flush
+
+
+def left():
+    with sqlite3.connect(os.environ["AFFY_SPOOL_PATH"]) as db:
+        return db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()[0]
+
+
+deadline = time.monotonic() + 10
+while left() and time.monotonic() < deadline:
+    time.sleep(0.05)  # the keeper delivers in the background: watching the file is all we can do
+print(json.dumps({"left": left(), "stats": dict(stats())}), flush=True)
+os._exit(0)  # no exit flush: what went out, went out because of the set-up alone
+"""
+
+
+def test_a_middleware_set_up_takes_over_a_dead_processs_rows(
+    tmp_path: Path, env_for: Any, down_url: str, sandbox: Any, affy: httpx.Client, run_script: Any
+) -> None:
+    spool = tmp_path / "outbox.sqlite"
+    crashed_with_rows(tmp_path, env_for(down_url, AFFY_SPOOL_PATH=str(spool)), "gone", 5)
+    done = run_script(SET_UP_ONLY, env_for(sandbox.url, AFFY_SPOOL_PATH=str(spool)))
+    assert done.result["left"] == 0, done.result["stats"]
+    assert paid_sessions(affy) == {visit("gone", i) for i in range(5)}
+
+
 # -- 8. a spool locked at first open ---------------------------------------------------------
 
 
