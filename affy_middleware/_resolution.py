@@ -37,6 +37,9 @@ def resolve(
         settings = settings.replace(**overrides)
     warn_if_inactive(settings)
     configure_default(settings)
+    from . import delivery  # here: importing it at the top would be circular
+
+    delivery.prepare(settings)  # an outbox opens now, and dead processes' rows go out
     return settings
 
 

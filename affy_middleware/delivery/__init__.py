@@ -26,7 +26,7 @@ from .breaker import RetryPolicy
 from .capture import CaptureBackend
 from .inline import InlineBackend
 from .off import OffBackend
-from .outbox import DEFAULT_LEASE
+from .outbox import DEFAULT_LEASE, outbox_location
 from .thread import ThreadBackend
 
 __all__ = [
@@ -43,6 +43,7 @@ __all__ = [
     "flush",
     "installed",
     "make_backend",
+    "prepare",
     "shutdown",
     "stats",
 ]
@@ -79,6 +80,22 @@ def backend_for(settings: Settings) -> Backend:
         return _lookup[settings]
     except KeyError:
         return _create(settings)
+
+
+def prepare(settings: Settings | None = None) -> None:
+    """Set-up time (a middleware, ``flush()``, ``stats()``): with an outbox, make the
+    backend of ``settings`` (default: the settings of work outside a request) now, so
+    that it opens the outbox off the request path and takes over rows left by dead
+    processes at once, without waiting for an event. Never raises."""
+    try:
+        if settings is None:
+            from .._resolution import default_settings
+
+            settings = default_settings()
+        if settings.active and outbox_location(settings) is not None:
+            backend_for(settings)
+    except Exception:  # e.g. a malformed environment: the entry points report that
+        return
 
 
 def _create(settings: Settings) -> Backend:
@@ -134,6 +151,7 @@ def flush(timeout: float | None = None) -> bool:
     until every accepted event was delivered. True if all were."""
     if _installed:
         return True  # nothing is sent meanwhile: nothing to wait for
+    prepare()  # a fresh process with an outbox waits for the rows others left too
     backends = list(_backends.values())
     if timeout is None:
         return all([b.flush(None) for b in backends])
@@ -153,6 +171,7 @@ def stats() -> Mapping[str, int]:
     """Counters summed over the process's backends: enqueued, sent, retried, failed,
     dropped (and dropped_<reason>), queued, in_flight, spooled, ..."""
     total: dict[str, int] = {}
+    prepare()
     for backend in list(_backends.values()):
         for key, value in backend.stats().items():
             total[key] = total.get(key, 0) + value

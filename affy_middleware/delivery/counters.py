@@ -19,6 +19,8 @@ COUNTERS = (
     "dropped_shutdown",
     "dropped_unsent",
     "spool_errors",
+    "outbox_slow",
+    "dead_letters",
     "handed_over",
     "pauses",
     "waiting_for_click",

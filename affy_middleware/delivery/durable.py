@@ -1,21 +1,28 @@
-"""A backend's view of its outbox: opened on first use, errors counted and logged.
+"""A backend's view of its outbox: opened off the request path, errors counted and logged.
 
 An outbox that cannot be opened or written never breaks delivery: events are then kept in
-memory only (and a warning says so). Nothing here raises into a backend.
+memory only (counted in ``spool_errors``, logged at a limited rate), and opening is tried
+again later (the lease keeper retries with backoff, and each ``submit`` asks for one more
+try, waiting for it at most ``OPEN_WAIT``). Nothing here raises into a backend.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .._settings import Settings
 from .._wire import Event
+from .attempt import Outcome, Verdict
 from .counters import Counters
 from .logs import LogLimiter, logger
-from .outbox import Outbox, OutboxError, open_outbox, outbox_location
+from .outbox import Outbox, OutboxBusy, OutboxError, open_outbox, outbox_location
 
-__all__ = ["Durable"]
+__all__ = ["OPEN_WAIT", "Durable"]
+
+#: Seconds a request thread waits for the outbox to open (the SQLite busy timeout, the
+#: same bound as a write's wait).
+OPEN_WAIT = 2.0
 
 
 class Durable:
@@ -28,38 +35,79 @@ class Durable:
         self._lease = lease
         #: Where the outbox is (for messages), or None when there is none.
         self.location = outbox_location(settings)
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one opening at a time; not the queue's lock
+        self._tried = threading.Condition(threading.Lock())
+        self._attempts = 0
+        self._dead_seen = 0  # the outbox handle's dead_letters already counted
         self.outbox: Outbox | None = None
-        self._failed = False
+        #: Asks whoever opens the outbox in the background (the keeper) to try now.
+        self.want_open: Callable[[], None] = lambda: None
 
     def open(self) -> Outbox | None:
-        """The outbox, opened now if need be; None when there is none or it is unusable."""
-        if self.outbox is None and not self._failed and self.location is not None:
-            with self._lock:  # not the queue's lock: opening may wait on the store
-                if self.outbox is None and not self._failed:
+        """The outbox, opened now if need be (waits on the store: never on a request
+        thread in thread mode); None when there is none or it cannot be opened yet."""
+        if self.outbox is None and self.location is not None:
+            with self._lock:
+                if self.outbox is None:
                     try:
                         self.outbox = open_outbox(self._settings, lease=self._lease)
                     except OutboxError as exc:
-                        self._failed = True
-                        logger.error(
-                            "affy_middleware: cannot open the spool %s (%s); events are kept "
-                            "in memory only",
+                        self.failed(
+                            "cannot open the spool %s (%s); events are kept in "
+                            "memory until it opens",
                             self.location,
                             exc,
                         )
+                    with self._tried:
+                        self._attempts += 1
+                        self._tried.notify_all()
         return self.outbox
 
-    def put(self, event: Event, *, claimed: bool) -> bool:
-        """Store the event; whether it was stored."""
+    def wait_open(self, timeout: float) -> Outbox | None:
+        """The outbox if open; else ask for one more try and wait for its result, at most
+        ``timeout`` seconds. None when it is still not open."""
+        outbox = self.outbox
+        if outbox is not None or self.location is None:
+            return outbox
+        with self._tried:
+            seen = self._attempts
+        self.want_open()
+        with self._tried:
+            self._tried.wait_for(
+                lambda: self.outbox is not None or self._attempts > seen, max(0.0, timeout)
+            )
+        return self.outbox
+
+    def put(self, event: Event, *, claimed: bool) -> bool | None:
+        """Store the event: None when it was not stored, else whether its row is leased
+        to this process (False: the row waits behind its visit, for ``claim``)."""
         outbox = self.open()
         if outbox is None:
-            return False
+            return None
         try:
-            outbox.put(event, claimed=claimed)
+            return outbox.put(event, claimed=claimed)
+        except OutboxBusy as exc:  # past the bound: kept in memory, the request goes on
+            self._counters.add("outbox_slow")
+            self._log.warn("spool_slow", "the spool %s is busy (%s)", self.location, exc)
         except OutboxError as exc:
             self.failed("cannot write the spool %s: %s", self.location, exc)
-            return False
-        return True
+        return None
+
+    def claim(self, limit: int) -> list[Event]:
+        """Lease claimable rows (see ``Outbox.claim``). Raises OutboxError."""
+        outbox = self.outbox
+        if outbox is None:
+            return []
+        try:
+            return outbox.claim(limit)
+        finally:
+            self._count_dead(outbox)
+
+    def _count_dead(self, outbox: Outbox) -> None:
+        with self._tried:
+            new, self._dead_seen = outbox.dead_letters - self._dead_seen, outbox.dead_letters
+        if new > 0:
+            self._counters.add("dead_letters", new)
 
     def holds(self, event_id: str) -> bool:
         outbox = self.outbox
@@ -71,6 +119,23 @@ class Durable:
                 self.outbox.delete(event_id)
             except OutboxError as exc:  # it may be sent again later: AFFY dedupes by key
                 self.failed("cannot update the spool: %s", exc)
+
+    def finish(self, event_id: str, outcome: Outcome) -> None:
+        """The event is done with: delivered rows go, refused or expired ones become dead
+        letters (with AFFY's answer)."""
+        outbox = self.outbox
+        if outbox is None:
+            return
+        if outcome.verdict is Verdict.DELIVERED:
+            self.delete(event_id)
+            return
+        reason = "expired" if outcome.verdict is Verdict.EXPIRED else "rejected"
+        answer = None if outcome.error is None else str(outcome.error)[:2000]
+        try:
+            outbox.bury(event_id, reason, answer)
+        except OutboxError as exc:
+            self.failed("cannot update the spool: %s", exc)
+        self._count_dead(outbox)
 
     def release(self, event_ids: Iterable[str]) -> None:
         if self.outbox is not None:

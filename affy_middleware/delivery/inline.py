@@ -71,7 +71,7 @@ class InlineBackend(Backend):
 
     def _send_now(self, event: Event) -> bool:
         durable, attempt = self._durable, self._attempt
-        stored = durable.location is not None and durable.put(event, claimed=True)
+        stored = durable.location is not None and durable.put(event, claimed=True) is not None
         self._counters.add("enqueued")
         settings = self.settings
         budget_end = time.monotonic() + max(settings.timeout, settings.flush_timeout)
@@ -85,7 +85,7 @@ class InlineBackend(Backend):
             outcome = attempt.run(event, attempts=tries, probe=probe, hold=stored or not last)
             if outcome.final:
                 if stored:
-                    durable.delete(event.event_id)
+                    durable.finish(event.event_id, outcome)
                 return outcome.verdict is Verdict.DELIVERED
             if outcome.at >= budget_end:
                 break

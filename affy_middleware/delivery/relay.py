@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from .._wire import Event
 from .counters import Counters
-from .durable import Durable
+from .durable import OPEN_WAIT, Durable
 from .outbox import OutboxError
 from .outbox.keeper import LeaseKeeper
 from .queue import Generation, Item, MemoryQueue, estimate_size
@@ -38,46 +38,73 @@ class Relay:
         self._counters = counters
         self._start_sender = start_sender
         self._refill_lock = threading.Lock()
+        #: Events are in memory only (the outbox was not open, or busy past the bound):
+        #: the keeper writes them to the outbox as soon as it can.
+        self._late = False
+        durable.want_open = self._want_open
 
     def submit(self, event: Event, size: int) -> bool:
-        """Write the event to the outbox before returning; in memory too if it has room."""
-        self._durable.open()
-        queue = self._queue
+        """Write the event to the outbox before returning; in memory too if it has room
+        and its row is ours (no earlier row of its visit is elsewhere). Waits for the
+        outbox at most ``OPEN_WAIT`` to open, and the store's bound to write."""
+        durable, queue = self._durable, self._queue
+        self.start_keeper()
+        usable = durable.outbox is not None or durable.wait_open(OPEN_WAIT) is not None
+        if not usable:
+            durable.failed(
+                "the spool %s is not open yet; the event waits in memory", durable.location
+            )
         with queue.lock:
             room = not queue.overflow and queue.has_room(size)
             if room:  # reserve the place before the (slower) write
                 queue.count += 1
                 queue.bytes += size
-        stored = self._durable.put(event, claimed=room)
+        leased = durable.put(event, claimed=room) if usable else None
+        stored = leased is not None
         with queue.lock:
-            if room:
+            if room and (leased or not stored):  # ours, or in memory only
                 queue.push(Item(event, size, stored), counted=True)
+                self._late = self._late or not stored
+            elif room:  # stored behind an earlier row of its visit: claimed in its turn
+                # (by the keeper's rounds or flush(); not ``overflow``, which would send
+                # other visits' events through the outbox too)
+                queue.count -= 1
+                queue.bytes -= size
+                if queue.count == 0:
+                    queue.done.notify_all()
             elif stored:
                 queue.overflow = True
             start = (room or stored) and queue.first_sender()
         self._counters.add("enqueued" if room or stored else "dropped_queue_full")
         if start:
             self._start_sender()
-        self.start_keeper()
+        if stored and not leased:
+            self.wake(queue.gen)
         return room or stored
 
     def start_keeper(self) -> None:
-        """Start this generation's lease keeper, once (it also replays the outbox)."""
-        queue, outbox = self._queue, self._durable.outbox
+        """Start this generation's lease keeper, once: it opens the outbox, replays it
+        and keeps our leases."""
+        queue, durable = self._queue, self._durable
         gen = queue.gen
-        if gen.keeper is not None or outbox is None:
+        if gen.keeper is not None or durable.location is None:
             return
         with queue.lock:
             if gen.keeper is not None:
                 return
             refill = functools.partial(self.refill, gen)
-            keeper = gen.keeper = LeaseKeeper(outbox, refill, self._keeper_failed, gen.stop)
+            keeper = gen.keeper = LeaseKeeper(durable.open, refill, self._keeper_failed, gen.stop)
         try:
             keeper.thread.start()
         except RuntimeError:  # interpreter shutting down
             gen.keeper = None
             return
         gen.threads.append(keeper.thread)
+
+    def _want_open(self) -> None:
+        """A request waits for the outbox: have the keeper try to open it now."""
+        self.start_keeper()
+        self.wake(self._queue.gen)
 
     def _keeper_failed(self, exc: OutboxError) -> None:
         self._durable.failed("spool maintenance failed: %s", exc)
@@ -88,18 +115,39 @@ class Relay:
         if gen.keeper is not None:
             gen.keeper.wake.set()
 
+    def persist_late(self) -> None:
+        """Write the events held in memory only to the outbox (leased to us: we send
+        them). One that is delivered before its row is written may leave a row that is
+        sent again later, with the same key (AFFY dedupes)."""
+        queue, durable = self._queue, self._durable
+        if not self._late or durable.outbox is None:
+            return
+        with queue.lock:
+            self._late = False
+            items = [i for i in queue.order.waiting() + queue.order.out() if not i.stored]
+        for n, item in enumerate(items):
+            if durable.put(item.event, claimed=True) is None:  # still failing: later
+                self._late = True
+                return
+            with queue.lock:
+                item.stored = True
+            if n % 64 == 63 and self._queue.gen.stop.is_set():
+                self._late = True
+                return
+
     def refill(self, gen: Generation) -> int:
         """Move claimable outbox rows into memory, as far as it has room; how many.
         Raises OutboxError."""
         outbox, queue = self._durable.outbox, self._queue
         if outbox is None:
             return 0
+        self.persist_late()
         with self._refill_lock:  # one at a time, so flush() sees the keeper's claims
             with queue.lock:
                 room, overflow = queue.refill_room(), queue.overflow
             if room <= 0:
                 return 0
-            events = outbox.claim(room)
+            events = self._durable.claim(room)
             with queue.lock:
                 current = gen is queue.gen
                 if current:

@@ -128,7 +128,7 @@ class ThreadBackend(Backend):
             return
         if self._pid != os.getpid():
             self.after_fork_in_child()
-        if self._stored and self._durable.open() is not None:
+        if self._stored:  # the keeper opens the outbox, off the request path
             self.state = State.RUNNING
             self._relay.start_keeper()
 
@@ -164,7 +164,7 @@ class ThreadBackend(Backend):
                     if queue.overflow:
                         Relay.wake(queue.gen)
                     queue.done.wait(min(remaining, 0.25) if queue.overflow else remaining)
-            if not stored or self._durable.outbox is None:
+            if not stored or self._durable.wait_open(end - time.monotonic()) is None:
                 return True
             try:  # memory is empty: is anything left in the outbox that we may take?
                 claimed = self._relay.refill(queue.gen)

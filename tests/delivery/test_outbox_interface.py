@@ -26,16 +26,31 @@ class MemoryOutbox(Outbox):
         self.owner = owner
         self.lock = threading.Lock()
 
-    def put(self, event: Event, *, claimed: bool) -> None:
+    def put(self, event: Event, *, claimed: bool) -> bool:
         with self.lock:
-            self.rows.setdefault(event.event_id, [event, self.owner if claimed else None])
+            ahead = any(  # an earlier row of the visit that is not ours: wait behind it
+                row[0].order_key == event.order_key is not None and row[1] != self.owner  # type: ignore[attr-defined]
+                for row in self.rows.values()
+            )
+            owner = self.owner if claimed and not ahead else None
+            self.rows.setdefault(event.event_id, [event, owner])
+            return owner is not None
 
     def claim(self, limit: int) -> list[Event]:
         with self.lock:
-            free = [row for row in self.rows.values() if row[1] is None][:limit]
+            heads: dict[object, list[object]] = {}
+            for row in self.rows.values():  # the oldest row of each visit
+                key = row[0].order_key or id(row)  # type: ignore[attr-defined]
+                heads.setdefault(key, row)
+            free = [row for row in heads.values() if row[1] is None][:limit]
             for row in free:
                 row[1] = self.owner
             return [row[0] for row in free]  # type: ignore[misc]
+
+    def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
+        with self.lock:
+            if self.rows.pop(event_id, None) is not None:
+                self.dead_letters += 1
 
     def renew(self) -> int:
         with self.lock:
@@ -79,9 +94,7 @@ def rows() -> dict[str, list[object]]:
 
 
 @pytest.fixture
-def made(
-    monkeypatch: pytest.MonkeyPatch, rows: dict[str, list[object]]
-) -> Iterator[list[Backend]]:
+def made(monkeypatch: pytest.MonkeyPatch, rows: dict[str, list[object]]) -> Iterator[list[Backend]]:
     handles = iter(range(1000))
     monkeypatch.setattr(
         durable, "open_outbox", lambda settings, lease: MemoryOutbox(rows, f"p{next(handles)}")

@@ -19,6 +19,7 @@ from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, make_backend
 from affy_middleware.delivery.breaker import RetryPolicy
 from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.sqlite_claims import register_owner
 
 FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
 
@@ -140,6 +141,7 @@ def test_rows_of_a_dead_process_are_taken_over_at_once(path: Path) -> None:
     )
     a = SqliteOutbox(str(path))
     a.pid = int(dead.stdout)  # as if the row had been written by that (now gone) process
+    register_owner(a._db, a.token, a.host, a.pid)  # what opening the outbox records
     live = SqliteOutbox(str(path))  # this process: alive, its lease holds
     a.put(payment("dead"), claimed=True)
     live.put(payment("live"), claimed=True)
@@ -248,9 +250,7 @@ def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(
     gate.opened.set()
 
 
-def test_sync_mode_keeps_undelivered_events_in_the_spool(
-    made: list[Backend], path: Path
-) -> None:
+def test_sync_mode_keeps_undelivered_events_in_the_spool(made: list[Backend], path: Path) -> None:
     gate = Gate()
     d = backend(made, path, gate, delivery="sync", timeout=0.2, flush_timeout=0.2)
     assert d.submit(payment("s1")) is True
@@ -266,10 +266,13 @@ def test_a_lapsed_lease_is_checked_before_sending(made: list[Backend], path: Pat
     # A process frozen longer than its lease may find its rows taken over: it must not
     # send them too. (A lease of -1 s has lapsed from the start.)
     gate = Gate(is_open=False)
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
+    settings = Settings(
+        client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path), max_in_flight=1
+    )
     d = make_backend(settings, send=gate, retry_policy=FAST, outbox_lease=-1.0)
     made.append(d)
-    first, second = payment("visit"), payment("visit")
+    # Two visits (another process may claim only the oldest row of a visit), one sender.
+    first, second = payment("visit-1"), payment("visit-2")
     d.submit(first)  # being sent (the gate holds it) ...
     d.submit(second)  # ... so this one waits behind it, unchecked yet
     assert d.flush(0.2) is False

@@ -149,7 +149,8 @@ def test_worker_starts_lazily(make: Callable[..., Backend]) -> None:
     d = make(rec)
     assert d.threads == []
     d.submit(payment())
-    assert len(d.threads) == 1 and d.threads[0].daemon
+    # One sender, and a spare one may start as soon as the first takes the event.
+    assert 1 <= len(d.threads) <= 2 and all(t.daemon for t in d.threads)
     assert d.flush(2)
 
 

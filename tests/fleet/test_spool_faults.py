@@ -1,5 +1,6 @@
-"""Issue 10 items 7 to 10: the SQLite spool (``AFFY_SPOOL_PATH``) across processes and
-faults. A fresh process takes over a dead one's rows at once; a spool locked at first open
+"""Issue 10 items 7 to 10 and the spool's visit order: the SQLite spool (``AFFY_SPOOL_PATH``)
+across processes and faults. A lead written by one process waits for its click held by
+another; a fresh process takes over a dead one's rows at once; a spool locked at first open
 is retried, not given up for the life of the process; a locked spool keeps each request
 thread waiting at most the documented 2 s, whatever the number of threads; one malformed
 row is set aside without stranding the good rows claimed with it."""
@@ -20,6 +21,8 @@ from typing import IO, Any
 
 import httpx
 import pytest
+
+from affy_middleware._wire import API_PATHS
 
 pytestmark = pytest.mark.process
 
@@ -64,9 +67,11 @@ CHILD = textwrap.dedent(
 class Child:
     """A reporting process we talk to over stdin/stdout, with bounded reads."""
 
-    def __init__(self, tmp_path: Path, env: dict[str, str], tag: str, n: int) -> None:
-        script = tmp_path / "child.py"
-        script.write_text(CHILD)
+    def __init__(
+        self, tmp_path: Path, env: dict[str, str], tag: str, n: int, code: str = CHILD
+    ) -> None:
+        script = tmp_path / f"child_{tag}.py"
+        script.write_text(code)
         self.proc = subprocess.Popen(
             [sys.executable, str(script), tag, str(n)],
             stdin=subprocess.PIPE,
@@ -139,7 +144,6 @@ print(json.dumps({"flushed": flushed, "stats": dict(stats())}))
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a dead process's rows wait for new traffic")
 def test_a_fresh_process_flush_delivers_a_dead_processs_rows(
     tmp_path: Path, env_for: Any, down_url: str, sandbox: Any, affy: httpx.Client, run_script: Any
 ) -> None:
@@ -153,10 +157,39 @@ def test_a_fresh_process_flush_delivers_a_dead_processs_rows(
     assert rows(spool) == 0
 
 
+SET_UP_ONLY = """
+import json, os, sqlite3, time
+from affy_middleware import AffyMiddleware, stats
+
+app = AffyMiddleware(lambda environ, start_response: [])  # set-up only: no request, no flush
+
+
+def left():
+    with sqlite3.connect(os.environ["AFFY_SPOOL_PATH"]) as db:
+        return db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()[0]
+
+
+deadline = time.monotonic() + 10
+while left() and time.monotonic() < deadline:
+    time.sleep(0.05)  # the keeper delivers in the background: watching the file is all we can do
+print(json.dumps({"left": left(), "stats": dict(stats())}), flush=True)
+os._exit(0)  # no exit flush: what went out, went out because of the set-up alone
+"""
+
+
+def test_a_middleware_set_up_takes_over_a_dead_processs_rows(
+    tmp_path: Path, env_for: Any, down_url: str, sandbox: Any, affy: httpx.Client, run_script: Any
+) -> None:
+    spool = tmp_path / "outbox.sqlite"
+    crashed_with_rows(tmp_path, env_for(down_url, AFFY_SPOOL_PATH=str(spool)), "gone", 5)
+    done = run_script(SET_UP_ONLY, env_for(sandbox.url, AFFY_SPOOL_PATH=str(spool)))
+    assert done.result["left"] == 0, done.result["stats"]
+    assert paid_sessions(affy) == {visit("gone", i) for i in range(5)}
+
+
 # -- 8. a spool locked at first open ---------------------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a spool locked at first open is off for good")
 def test_a_spool_locked_at_first_open_is_opened_later(
     tmp_path: Path, env_for: Any, down_url: str
 ) -> None:
@@ -181,7 +214,6 @@ def test_a_spool_locked_at_first_open_is_opened_later(
 # -- 9. a locked spool and many request threads ----------------------------------------------
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: request threads wait for a locked spool in line")
 def test_a_locked_spool_keeps_each_request_thread_within_the_bound(
     tmp_path: Path, env_for: Any, down_url: str
 ) -> None:
@@ -215,7 +247,6 @@ print(json.dumps({"accepted": accepted, "flushed": flushed, "stats": dict(stats(
 """
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: a malformed row kills the spool's thread")
 def test_a_malformed_row_does_not_strand_the_good_rows(
     tmp_path: Path, env_for: Any, down_url: str, sandbox: Any, affy: httpx.Client, run_script: Any
 ) -> None:
@@ -230,3 +261,69 @@ def test_a_malformed_row_does_not_strand_the_good_rows(
     done = run_script(REPORT_THEN_FLUSH, env_for(sandbox.url, AFFY_SPOOL_PATH=str(spool)))
     assert done.result["flushed"] is True, done.log[-2000:]
     assert paid_sessions(affy) == {"fresh-visit", *(visit("good", i) for i in range(5))}
+
+
+# -- layer 3: a visit's rows keep their order across processes ---------------------------------
+
+#: Lands ``n`` visitors (their clicks) while AFFY is down, then holds the rows, alive, until
+#: stdin says "kill".
+CLICKS = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    from affy_middleware import delivery
+    from affy_middleware._resolution import default_settings
+    from affy_middleware._wire import Event, click_body
+
+    tag, n = sys.argv[1], int(sys.argv[2])
+    backend = delivery.backend_for(default_settings())
+    accepted = []
+    for i in range(n):
+        body = click_body(1, affiliate_reference="aff-1", click_id=f"{tag}-click-{i}",
+                          session_id=f"{tag}-visit-{i}")
+        accepted.append(backend.submit(Event("click", body, f"{tag}-visit-{i}")))
+    print(json.dumps({"accepted": accepted}), flush=True)
+    for line in sys.stdin:
+        if line.strip() == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+    """
+)
+
+SIGN_UPS = """
+import json
+from affy_middleware import flush, report_registration, stats
+
+accepted = [report_registration(click_id=f"spread-click-{i}", session_id=f"spread-visit-{i}")
+            for i in range(5)]
+flushed = flush(2)
+print(json.dumps({"accepted": accepted, "flushed": flushed, "stats": dict(stats())}))
+"""
+
+
+def registration_answers(affy: httpx.Client) -> list[int]:
+    requests = affy.get("/_sandbox/requests").json()["requests"]
+    return [r["status"] for r in requests if r["path"] == API_PATHS["registration"]]
+
+
+def test_a_lead_written_by_another_process_waits_for_its_click(
+    tmp_path: Path, env_for: Any, down_url: str, sandbox: Any, affy: httpx.Client, run_script: Any
+) -> None:
+    spool = tmp_path / "outbox.sqlite"
+    # Worker A landed the visitors, but cannot reach AFFY: it holds their clicks.
+    lander = Child(tmp_path, env_for(down_url, AFFY_SPOOL_PATH=str(spool)), "spread", 5, CLICKS)
+    try:
+        assert lander.read()["accepted"] == [True] * 5
+        # Worker B handles their signups with AFFY up: the leads must wait for the clicks.
+        env = env_for(sandbox.url, AFFY_SPOOL_PATH=str(spool))
+        signups = run_script(SIGN_UPS, env)
+        assert signups.result["accepted"] == [True] * 5
+        assert registration_answers(affy) == [], signups.result["stats"]  # none sent early
+        assert rows(spool) == 10
+        lander.say("kill")  # A dies with the clicks: a fresh process takes over everything
+        assert lander.proc.wait(10) == -signal.SIGKILL
+    finally:
+        lander.close()
+    done = run_script(FLUSH_ONLY.replace("flush(5)", "flush(15)"), env)
+    assert done.result["flushed"] is True, done.result["stats"]
+    answers = registration_answers(affy)  # the strict sandbox refuses an unknown click
+    assert len(answers) == 5 and all(200 <= status < 300 for status in answers), answers
+    assert rows(spool) == 0

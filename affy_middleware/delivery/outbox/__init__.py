@@ -14,14 +14,29 @@ from collections.abc import Iterable
 from ..._settings import Settings
 from ..._wire import Event
 
-__all__ = ["DEFAULT_LEASE", "Outbox", "OutboxError", "open_outbox", "outbox_location"]
+__all__ = [
+    "DEFAULT_LEASE",
+    "MALFORMED",
+    "Outbox",
+    "OutboxBusy",
+    "OutboxError",
+    "open_outbox",
+    "outbox_location",
+]
 
 #: Seconds a claim holds when not renewed (a live process renews every quarter of it).
 DEFAULT_LEASE = 60.0
+#: The dead-letter reason of a row that cannot be decoded into a valid event.
+MALFORMED = "malformed"
 
 
 class OutboxError(Exception):
     """The store could not be read or written (locked, full, unreachable...)."""
+
+
+class OutboxBusy(OutboxError):
+    """A write could not be done within the store's bound (another process holds the
+    store, or this process's other threads are ahead in line)."""
 
 
 class Outbox(ABC):
@@ -31,15 +46,31 @@ class Outbox(ABC):
 
     #: Seconds a claim holds without renewal.
     lease: float = DEFAULT_LEASE
+    #: Rows this handle moved to the dead letters (``bury``, and malformed rows met by
+    #: ``claim``); read by the backend's ``stats()["dead_letters"]``.
+    dead_letters: int = 0
 
     @abstractmethod
-    def put(self, event: Event, *, claimed: bool) -> None:
-        """Store an event before ``submit`` returns; ``claimed``: leased to this process
-        (it holds the event in memory), else left for whoever has room."""
+    def put(self, event: Event, *, claimed: bool) -> bool:
+        """Store an event before ``submit`` returns, waiting at most the store's bound in
+        all (else OutboxBusy), however many threads write at once; whether its row is leased to this
+        process. ``claimed`` asks for the lease (the process holds the event in memory);
+        it is granted only when no earlier row of the event's visit (``order_key``) is
+        held by another process or by nobody, so a visit's order survives the outbox.
+        Otherwise the row waits for ``claim``, like an unclaimed one."""
 
     @abstractmethod
     def claim(self, limit: int) -> list[Event]:
-        """Lease up to ``limit`` rows nobody holds, oldest first (a visit's order)."""
+        """Lease up to ``limit`` rows nobody holds, oldest first, each the oldest row of
+        its visit (``order_key``): no row is claimed while an earlier row of the same
+        visit is in the outbox, pending or in flight in any process (rows without an
+        order key are free). A row that cannot be decoded into a valid event is moved to
+        the dead letters (``MALFORMED``) in the same transaction, never leased."""
+
+    @abstractmethod
+    def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
+        """Move a row to the dead letters (table ``affy_outbox_dead``: the row's data,
+        ``reason``, AFFY's ``answer`` if any, and when); counted in ``dead_letters``."""
 
     @abstractmethod
     def renew(self) -> int:
@@ -60,7 +91,7 @@ class Outbox(ABC):
 
     @abstractmethod
     def count(self) -> int:
-        """Rows in the outbox, whoever holds them."""
+        """Rows pending in the outbox, whoever holds them (not the dead letters)."""
 
     def close(self) -> None:  # noqa: B027 (optional: a no-op by default)
         """Close the handle."""

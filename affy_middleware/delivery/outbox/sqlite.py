@@ -14,62 +14,32 @@ matters here), not necessarily a power cut of the machine.
 from __future__ import annotations
 
 import contextlib
-import functools
 import os
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from typing import ParamSpec, TypeVar
+from collections.abc import Iterable
 
 from ..._wire import Event
-from . import DEFAULT_LEASE, Outbox, OutboxError
-from .owners import host_identity, pid_alive
+from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
+from .owners import host_identity
+from .records import decode_record
+from .sqlite_claims import HEAD_OF_VISIT, claimable, dead_owners, forget_owners, register_owner
+from .sqlite_schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
 
-P = ParamSpec("P")
-R = TypeVar("R")
-
 #: Milliseconds a writer waits for another process's write lock before giving up.
 DEFAULT_BUSY_TIMEOUT_MS = 2000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS affy_outbox (
-    seq INTEGER PRIMARY KEY AUTOINCREMENT,
-    event_id TEXT NOT NULL UNIQUE,
-    record BLOB NOT NULL,
-    created_at REAL NOT NULL,
-    owner_host TEXT,
-    owner_pid INTEGER,
-    owner_token TEXT,
-    lease_until REAL NOT NULL DEFAULT 0
-);
-CREATE INDEX IF NOT EXISTS affy_outbox_owner ON affy_outbox (owner_token);
-CREATE INDEX IF NOT EXISTS affy_outbox_pid ON affy_outbox (owner_host, owner_pid);
-"""
-
-
-def _wrapped(method: Callable[P, R]) -> Callable[P, R]:
-    """SQLite's errors become OutboxError: the backends know no driver."""
-
-    @functools.wraps(method)
-    def call(*args: P.args, **kwargs: P.kwargs) -> R:
-        try:
-            return method(*args, **kwargs)
-        except sqlite3.Error as exc:
-            raise OutboxError(str(exc)) from exc
-
-    return call
 
 
 class SqliteOutbox(Outbox):
     """One process's handle on the outbox file. Thread-safe; open a new one after fork::
 
-        outbox = SqliteOutbox("/var/lib/app/affy.sqlite")
-        outbox.put(event, claimed=False)
-        outbox.claim(10)   # [event], leased to this process
+    outbox = SqliteOutbox("/var/lib/app/affy.sqlite")
+    outbox.put(event, claimed=False)
+    outbox.claim(10)   # [event], leased to this process
     """
 
     def __init__(
@@ -87,64 +57,106 @@ class SqliteOutbox(Outbox):
         #: When every row this handle holds was last known to be leased (time.time()).
         self.renewed_at = time.time()
         self._lock = threading.Lock()
+        self._busy_ms = int(busy_timeout_ms)
         try:
-            self._db = self._connect(path, busy_timeout_ms)
+            self._db = connect(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
             raise OutboxError(str(exc)) from exc
-
-    @staticmethod
-    def _connect(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        db = sqlite3.connect(
-            path,
-            timeout=busy_timeout_ms / 1000,
-            isolation_level=None,  # autocommit; explicit BEGIN IMMEDIATE for claims
-            check_same_thread=False,
-        )
-        db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
-        db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
-        db.executescript(_SCHEMA)
-        return db
+        try:  # who we are, so that our rows are taken over at once if we die
+            register_owner(self._db, self.token, self.host, self.pid)
+        except sqlite3.Error as exc:
+            self._db.close()
+            raise OutboxError(str(exc)) from exc
 
     # -- writing ----------------------------------------------------------------------
 
-    @_wrapped
-    def put(self, event: Event, *, claimed: bool) -> None:
-        """Store an event; ``claimed`` rows are leased to this process (it holds them in
-        memory), unclaimed ones wait for whoever has room."""
-        record = event.to_record()
-        with self._lock:
-            if claimed:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at,"
-                    " owner_host, owner_pid, owner_token, lease_until)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (
-                        event.event_id,
-                        record,
-                        event.created_at,
-                        self.host,
-                        self.pid,
-                        self.token,
-                        time.time() + self.lease,
-                    ),
-                )
-            else:
-                self._db.execute(
-                    "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at)"
-                    " VALUES (?, ?, ?)",
-                    (event.event_id, record, event.created_at),
-                )
+    @wrapped
+    def put(self, event: Event, *, claimed: bool) -> bool:
+        """Store an event; whether its row is leased to this process. ``claimed`` asks
+        for the lease (this process holds the event in memory): granted unless an
+        earlier row of the visit waits unclaimed or is held by another process."""
+        record, key = event.to_record(), event.order_key
+        bound = self._busy_ms / 1000
+        deadline = time.monotonic() + bound
+        # A deadline for the whole call, not per step: threads queued on our lock would
+        # otherwise each wait for SQLite in turn (the k-th for k busy timeouts).
+        if not self._lock.acquire(timeout=bound):
+            raise OutboxBusy(f"other threads held the spool for {bound:.1f} s")
+        try:
+            left_ms = int((deadline - time.monotonic()) * 1000)
+            short = left_ms < self._busy_ms - 5
+            if short:
+                self._db.execute(f"PRAGMA busy_timeout={max(1, left_ms)}")
+            try:
+                return self._insert(event, record, key, claimed)
+            finally:
+                if short:
+                    self._db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+        finally:
+            self._lock.release()
 
-    @_wrapped
+    def _insert(self, event: Event, record: bytes, key: str | None, claimed: bool) -> bool:
+        """The write itself, under ``_lock``."""
+        if not claimed:
+            self._db.execute(
+                "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at,"
+                " order_key) VALUES (?, ?, ?, ?)",
+                (event.event_id, record, event.created_at, key),
+            )
+            return False
+        # One statement: the check and the insert see the same snapshot.
+        row = self._db.execute(
+            "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at, order_key,"
+            " owner_host, owner_pid, owner_token, lease_until)"
+            " SELECT ?, ?, ?, ?, IIF(b, NULL, ?), IIF(b, NULL, ?), IIF(b, NULL, ?),"
+            " IIF(b, 0, ?) FROM (SELECT EXISTS (SELECT 1 FROM affy_outbox"
+            " WHERE order_key = ? AND (owner_token IS NULL OR owner_token != ?)) AS b)"
+            " WHERE true RETURNING owner_token",
+            (
+                event.event_id,
+                record,
+                event.created_at,
+                key,
+                self.host,
+                self.pid,
+                self.token,
+                time.time() + self.lease,
+                key,
+                self.token,
+            ),
+        ).fetchone()
+        return row is not None and row[0] == self.token
+
+    @wrapped
+    def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
+        """Move a row to ``affy_outbox_dead`` with the reason and AFFY's answer."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                moved = self._bury_locked(event_id, reason, answer)
+                self._db.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    self._db.execute("ROLLBACK")
+                raise
+            self.dead_letters += moved
+
+    def _bury_locked(self, event_id: str, reason: str, answer: str | None) -> int:
+        self._db.execute(
+            "INSERT INTO affy_outbox_dead (event_id, record, created_at, order_key, reason,"
+            " answer, buried_at) SELECT event_id, record, created_at, order_key, ?, ?, ?"
+            " FROM affy_outbox WHERE event_id = ?",
+            (reason, answer, time.time(), event_id),
+        )
+        return self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,)).rowcount
+
+    @wrapped
     def delete(self, event_id: str) -> None:
         """AFFY accepted (or finally refused) the event: forget it."""
         with self._lock:
             self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,))
 
-    @_wrapped
+    @wrapped
     def release(self, event_ids: Iterable[str]) -> None:
         """Give rows back (at shutdown) so the next process may claim them at once."""
         ids = [(event_id, self.token) for event_id in event_ids]
@@ -157,7 +169,7 @@ class SqliteOutbox(Outbox):
                 ids,
             )
 
-    @_wrapped
+    @wrapped
     def renew(self) -> int:
         """Extend the lease of every row this process holds; returns how many."""
         now = time.time()
@@ -181,7 +193,7 @@ class SqliteOutbox(Outbox):
         """Whether our leases are surely still valid (renewed recently enough)."""
         return time.time() < self.renewed_at + self.lease * 0.75
 
-    @_wrapped
+    @wrapped
     def reclaim(self, event_id: str) -> bool:
         """Renew our lease on one row if it is still ours; False when another process
         took it over meanwhile (after our renewal ran late). One atomic statement."""
@@ -192,79 +204,64 @@ class SqliteOutbox(Outbox):
             )
             return cursor.rowcount == 1
 
-    @_wrapped
+    @wrapped
     def claim(self, limit: int) -> list[Event]:
         """Lease up to ``limit`` rows nobody holds (unclaimed, lease expired, or held by a
-        dead process on this host), oldest first, and return their events."""
+        dead process on this host), oldest first and each the oldest of its visit, and
+        return their events. Rows that do not decode are buried, not leased."""
         if limit <= 0:
             return []
         now = time.time()
         with self._lock:
-            dead = self._dead_owners(now)
-            if not dead and not self._claimable(now):
+            dead = dead_owners(self._db, self.host, self.token, now)
+            if not dead and not claimable(self._db, self.token, now):
                 return []  # the common case, without taking the write lock
             marks = ",".join("?" * len(dead))
-            dead_clause = f" OR (owner_host = ? AND owner_pid IN ({marks}))" if dead else ""
-            params: list[object] = [now]
-            if dead:
-                params += [self.host, *dead]
-            params.append(self.token)
+            dead_clause = f" OR owner_token IN ({marks})" if dead else ""
+            params: list[object] = [now, *dead, self.token]
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute(
-                    "SELECT seq, record FROM affy_outbox"
+                    "SELECT seq, event_id, record FROM affy_outbox AS r"
                     " WHERE (owner_token IS NULL OR lease_until < ?" + dead_clause + ")"
                     # Our own rows are in our memory already, even if a renewal ran late.
-                    " AND (owner_token IS NULL OR owner_token != ?)"
-                    " ORDER BY seq LIMIT ?",
+                    " AND (owner_token IS NULL OR owner_token != ?) AND"
+                    + HEAD_OF_VISIT
+                    + " ORDER BY seq LIMIT ?",
                     (*params, limit),
                 ).fetchall()
+                events, leased, buried = [], [], 0
+                for seq, event_id, record in rows:
+                    try:
+                        events.append(decode_record(record))
+                        leased.append(seq)
+                    except ValueError as exc:
+                        buried += self._bury_locked(str(event_id), MALFORMED, str(exc))
                 self._db.executemany(
                     "UPDATE affy_outbox SET owner_host = ?, owner_pid = ?, owner_token = ?,"
                     " lease_until = ? WHERE seq = ?",
-                    [(self.host, self.pid, self.token, now + self.lease, seq) for seq, _ in rows],
+                    [(self.host, self.pid, self.token, now + self.lease, seq) for seq in leased],
                 )
+                if dead:
+                    forget_owners(self._db, dead)
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
-        events = []
-        for _, record in rows:
-            with contextlib.suppress(ValueError, KeyError, TypeError):
-                events.append(Event.from_record(record))
+            self.dead_letters += buried
         return events
-
-    def _claimable(self, now: float) -> bool:
-        row = self._db.execute(
-            "SELECT 1 FROM affy_outbox WHERE owner_token IS NULL OR"
-            " (lease_until < ? AND owner_token != ?) LIMIT 1",
-            (now, self.token),
-        ).fetchone()
-        return row is not None
-
-    def _dead_owners(self, now: float) -> list[int]:
-        pids = [
-            pid
-            for (pid,) in self._db.execute(
-                "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = ?"
-                " AND owner_token != ? AND lease_until >= ?",
-                (self.host, self.token, now),
-            )
-            if isinstance(pid, int)
-        ]
-        return [pid for pid in pids if pid != self.pid and not pid_alive(pid)]
 
     # -- reading ----------------------------------------------------------------------
 
-    @_wrapped
+    @wrapped
     def count(self) -> int:
-        """Rows in the outbox, whoever holds them."""
+        """Rows pending in the outbox, whoever holds them (not the dead letters)."""
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()
             return int(n)
 
-    @_wrapped
+    @wrapped
     def has_rows(self) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM affy_outbox LIMIT 1").fetchone() is not None
