@@ -117,8 +117,10 @@ class VisitOrder(Generic[T]):
 
     def heads(self) -> list[T]:
         """The items one of which is the oldest (read-only, for ``health()``): every item
-        out, the first ready one and the first of each backlog (each line is in order)."""
+        out or parked, the first ready one and the first of each backlog (each line is in
+        order)."""
         items = list(self._out.values())
+        items.extend(entry[2] for entry in self._parked)
         if self.ready:
             items.append(self.ready[0])
         items.extend(backlog[0] for backlog in self._busy.values() if backlog)

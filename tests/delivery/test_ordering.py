@@ -122,3 +122,15 @@ def test_parked_items_come_back_in_time_order() -> None:
     o.park(b, at=2.0)
     assert o.wait_time(60.0, now=0.0) == 2.0
     assert o.take(now=2.5) is b and o.take(now=2.5) is None and o.take(now=3.0) is a
+
+
+def test_heads_include_parked_items() -> None:
+    # health() reads the oldest undelivered event from the heads: a parked retry is one.
+    o = order()
+    parked, behind, other = Ev("parked", "v1"), Ev("behind", "v1"), Ev("other", "v2")
+    for e in (parked, behind, other):
+        o.push(e)
+    assert o.take(now=0.0) is parked
+    o.park(parked, at=100.0)
+    assert o.take(now=0.0) is other
+    assert {e.name for e in o.heads()} == {"parked", "behind", "other"}
