@@ -79,7 +79,12 @@ class ThreadBackend(Backend):
                 return False
             size = estimate_size(event)
             if p.stored:
-                return p.relay.submit(event, size)
+                accepted = p.relay.submit(event, size)
+                gen = p.queue.gen
+                keeper = gen.keeper
+                if keeper is not None and not gen.stop.is_set() and not keeper.thread.is_alive():
+                    p.start()  # it stopped for a shutdown that raced with it: restart
+                return accepted
             queue, settings = p.queue, self.settings
             with queue.lock:
                 if queue.count >= settings.queue_size or queue.bytes + size > settings.queue_bytes:
@@ -120,7 +125,8 @@ class ThreadBackend(Backend):
 
     @property
     def threads(self) -> list[threading.Thread]:
-        """This process's running threads (senders, the lease keeper)."""
+        """This process's threads (senders, the lease keeper) started and not yet found
+        ended by a shutdown."""
         return self._here.get().queue.gen.threads
 
     # -- flush, close, stats -----------------------------------------------------------

@@ -267,6 +267,49 @@ def test_a_fork_without_hooks_gets_its_own_ids_queue_and_threads(tmp_path: Path)
     assert child["stats"]["enqueued"] == child["stats"]["sent"] == 8
 
 
+REGISTRY_FORK_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, json, os, threading
+    from affy_middleware import delivery
+    from affy_middleware._settings import Settings
+
+    first = delivery.backend_for(Settings(client_id=1, api_url="http://127.0.0.1:9"))
+    held, done = threading.Event(), threading.Event()
+
+    def hold_the_registry_lock():  # a parent's thread creating a backend at fork time
+        with delivery._registry.get().lock:
+            held.set()
+            done.wait(10)
+
+    threading.Thread(target=hold_the_registry_lock, daemon=True).start()
+    held.wait(10)
+    r, w = os.pipe()
+    pid = ctypes.PyDLL(None).fork()  # no at-fork hook: the child inherits the held lock
+    if pid == 0:
+        got = []
+        creator = threading.Thread(target=lambda: got.append(delivery.backend_for(
+            Settings(client_id=2, api_url="http://127.0.0.1:9"))), daemon=True)
+        creator.start()
+        creator.join(5)
+        same = delivery.backend_for(Settings(client_id=1, api_url="http://127.0.0.1:9"))
+        os.write(w, json.dumps({"created": len(got), "same": same is first}).encode())
+        os._exit(0)
+    done.set()
+    os.close(w)
+    print(os.read(r, 4096).decode())
+    os.waitpid(pid, 0)
+    """
+)
+
+
+def test_a_fork_without_hooks_does_not_inherit_the_registry_lock(tmp_path: Path) -> None:
+    # A guard (main had a pid check for this lock too): the registry is per process now.
+    proc = run_script(tmp_path, REGISTRY_FORK_SCRIPT, [], dict(os.environ))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert json.loads(out) == {"created": 1, "same": True}
+
+
 GUNICORN_APP = textwrap.dedent(
     """
     import os, time
