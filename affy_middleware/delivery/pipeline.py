@@ -90,7 +90,7 @@ class Pipeline:
         """Say so, once, when a sender thread started a while ago has never run: the
         server does not let Python threads run (uWSGI without threads, on some builds)."""
         queue = self.queue
-        if self._starved_warned or queue.ran or not queue.started_at:
+        if self._starved_warned or queue.ran or not queue.started_at or not queue.senders:
             return
         waited = time.monotonic() - queue.started_at
         if waited < STARVED_AFTER or queue.ran:
