@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final, Literal
 
+from ._process import PerProcess
+
 __all__ = [
     "API_PATHS",
     "EventKind",
@@ -64,30 +66,31 @@ def decode_body(raw: bytes | str) -> dict[str, Any]:
     return value
 
 
-def _process_prefix() -> str:
-    return os.urandom(8).hex()
+class _IdSource:
+    """One process's event ids: 64 random bits and a counter."""
+
+    __slots__ = ("prefix", "counter")
+
+    def __init__(self, parent: _IdSource | None = None) -> None:
+        self.prefix = os.urandom(8).hex()
+        self.counter = itertools.count(1)
 
 
-#: Event ids: 64 random bits drawn once per process (again in a forked child) and a
-#: counter, 32 hex characters like a UUID's hex. Unique across processes and restarts
-#: (a collision needs two processes to draw the same 64 bits), without an ``os.urandom``
-#: call per event as ``uuid.uuid4()`` would make (docs/benchmarks/conversions.md).
-_id_prefix = _process_prefix()
-_id_counter = itertools.count(1)
-
-
-def _reset_ids() -> None:
-    global _id_prefix, _id_counter
-    _id_prefix = _process_prefix()
-    _id_counter = itertools.count(1)
-
-
-os.register_at_fork(after_in_child=_reset_ids)
+#: Event ids: 64 random bits drawn once per process and a counter, 32 hex characters like
+#: a UUID's hex. Unique across processes and restarts (a collision needs two processes to
+#: draw the same 64 bits), without an ``os.urandom`` call per event as ``uuid.uuid4()``
+#: would make (docs/benchmarks/conversions.md). Found by pid, not renewed by an at-fork
+#: hook: uWSGI forks without running those, and the ``Event`` default factory draws an id
+#: before any backend could check the pid.
+_ids: PerProcess[_IdSource] = PerProcess(_IdSource)
 
 
 def new_event_id() -> str:
-    """A fresh event id (``Idempotency-Key``): 32 hex characters, unique across processes."""
-    return f"{_id_prefix}{next(_id_counter):016x}"  # next() on a count is atomic (GIL)
+    """A fresh event id (``Idempotency-Key``): 32 hex characters, unique across processes
+    and forks (with or without at-fork hooks)."""
+    slot = _ids.slot
+    ids = slot.value if slot.pid == os.getpid() else _ids.renew()
+    return f"{ids.prefix}{next(ids.counter):016x}"  # next() on a count is atomic (GIL)
 
 
 @dataclass(slots=True)

@@ -15,7 +15,7 @@ from affy_middleware.delivery import Backend
 def only_these_backends() -> Iterator[dict[Settings, Backend]]:
     """The registry, empty; what the test puts in it is closed at the end, and earlier
     tests' backends come back."""
-    backends = delivery_package._backends
+    backends = delivery_package._registry.get().backends
     saved = dict(backends)
     backends.clear()
     try:

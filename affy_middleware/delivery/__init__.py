@@ -13,11 +13,11 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator, Mapping
 
+from .._process import PerProcess
 from .._settings import Settings
 from .._wire import Event
 from . import fork
@@ -48,13 +48,29 @@ __all__ = [
     "stats",
 ]
 
-_backends: dict[Settings, Backend] = {}
-#: What ``backend_for`` looks in: ``_backends``, or an empty dict while a backend is
-#: installed over all of them (then every look-up misses and finds the installed one).
-_lookup: dict[Settings, Backend] = _backends
+class _Registry:
+    """One process's backends, and the lock that guards creating them. A forked child
+    makes its own (a new lock: the parent's may have been held at the fork) holding the
+    same backend objects, which renew their own per-process state."""
+
+    __slots__ = ("backends", "lock")
+
+    def __init__(self, parent: _Registry | None = None) -> None:
+        self.backends: dict[Settings, Backend] = dict(parent.backends) if parent else {}
+        self.lock = threading.Lock()
+
+
+_registry: PerProcess[_Registry] = PerProcess(_Registry)
+#: What ``backend_for`` looks in: this process's backends, or an empty dict while a
+#: backend is installed over all of them (then every look-up misses and finds the
+#: installed one). A child may still read its parent's dict here: it holds the same
+#: backend objects, and the first miss points it at the child's own.
+_lookup: dict[Settings, Backend] = _registry.peek().backends
 _installed: list[Backend] = []
-_registry_lock = threading.Lock()
-_pid = os.getpid()
+
+
+def _backends() -> list[Backend]:
+    return list(_registry.get().backends.values())
 
 
 def make_backend(
@@ -99,16 +115,17 @@ def prepare(settings: Settings | None = None) -> None:
 
 
 def _create(settings: Settings) -> Backend:
-    global _registry_lock, _pid
+    global _lookup
     if _installed:
         return _installed[-1]
-    if _pid != os.getpid():  # forked without at-fork hooks (uWSGI): the lock may be held
-        _registry_lock, _pid = threading.Lock(), os.getpid()
-    with _registry_lock:
-        backend = _backends.get(settings)
+    registry = _registry.get()
+    with registry.lock:
+        backend = registry.backends.get(settings)
         created = backend is None
         if backend is None:
-            backend = _backends[settings] = make_backend(settings)
+            backend = registry.backends[settings] = make_backend(settings)
+        if not _installed:
+            _lookup = registry.backends
     if created:
         backend.start()
     return backend
@@ -118,16 +135,18 @@ def _create(settings: Settings) -> Backend:
 def installed(backend: Backend) -> Iterator[Backend]:
     """Every ``backend_for`` answers ``backend`` while the block runs (process-wide)."""
     global _lookup
-    with _registry_lock:
+    registry = _registry.get()
+    with registry.lock:
         _installed.append(backend)
         _lookup = {}
     try:
         yield backend
     finally:
-        with _registry_lock:
+        registry = _registry.get()
+        with registry.lock:
             _installed.remove(backend)
             if not _installed:
-                _lookup = _backends
+                _lookup = registry.backends
 
 
 @contextlib.contextmanager
@@ -152,7 +171,7 @@ def flush(timeout: float | None = None) -> bool:
     if _installed:
         return True  # nothing is sent meanwhile: nothing to wait for
     prepare()  # a fresh process with an outbox waits for the rows others left too
-    backends = list(_backends.values())
+    backends = _backends()
     if timeout is None:
         return all([b.flush(None) for b in backends])
     end = time.monotonic() + max(0.0, timeout)
@@ -163,7 +182,7 @@ def shutdown(timeout: float | None = None) -> None:
     """Flush (bounded by ``timeout`` in all), then stop the delivery threads."""
     budget = timeout if timeout is not None else _longest_flush()
     end = time.monotonic() + max(0.0, budget)
-    for backend in list(_backends.values()):
+    for backend in _backends():
         backend.close(max(0.0, end - time.monotonic()))
 
 
@@ -172,7 +191,7 @@ def stats() -> Mapping[str, int]:
     dropped (and dropped_<reason>), queued, in_flight, spooled, ..."""
     total: dict[str, int] = {}
     prepare()
-    for backend in list(_backends.values()):
+    for backend in _backends():
         for key, value in backend.stats().items():
             total[key] = total.get(key, 0) + value
     return total
@@ -180,25 +199,21 @@ def stats() -> Mapping[str, int]:
 
 def backends() -> list[tuple[Settings, Backend]]:
     """The process's backends with their settings (a copy; read by health and metrics)."""
-    return list(_backends.items())
+    return list(_registry.get().backends.items())
 
 
 def _longest_flush() -> float:
-    return max((s.flush_timeout for s in list(_backends)), default=0.0)
+    return max((s.flush_timeout for s in list(_registry.get().backends)), default=0.0)
 
 
 def _at_exit() -> None:
     """One short, bounded flush at interpreter exit (``AFFY_FLUSH_TIMEOUT``)."""
     end = time.monotonic() + _longest_flush()
-    for backend in list(_backends.values()):
+    for backend in _backends():
         with contextlib.suppress(Exception):
             backend.close(max(0.0, end - time.monotonic()), final=True)
 
 
-def _after_fork_in_child() -> None:
-    global _registry_lock, _pid
-    _registry_lock, _pid = threading.Lock(), os.getpid()
-
-
 atexit.register(_at_exit)
-fork.register_hooks(lambda: list(_backends.values()), _after_fork_in_child)
+# The hooks fence HTTP calls around os.fork; without them (uWSGI) the pid checks suffice.
+fork.register_hooks(_backends, _registry.renew)

@@ -27,10 +27,13 @@ class State(enum.Enum):
     IDLE = 1
     #: Delivering: sender threads (or the outbox's lease keeper) may be running.
     RUNNING = 2
+    #: ``close()`` is stopping the threads: ``submit`` still accepts (the events wait for
+    #: the next start, or are handed back by this shutdown), ``flush`` still waits.
+    STOPPING = 3
     #: ``close()`` ran: threads stopped; a later ``submit`` starts again.
-    STOPPED = 3
+    STOPPED = 4
     #: Closed for good at interpreter exit: ``submit`` refuses everything.
-    CLOSED = 4
+    CLOSED = 5
 
 
 class Backend(ABC):

@@ -1,23 +1,21 @@
-"""Fork safety in one place: the HTTP fence, what a child inherits, the uWSGI check.
+"""Fork safety in one place: the HTTP fence and what a child inherits.
 
 A fork (gunicorn ``--preload``, Celery prefork, uWSGI) copies the parent's memory but not
 its threads. The registry's ``os.register_at_fork`` hooks fence HTTP calls around the
-fork; each backend also compares ``os.getpid()`` on ``submit``, because uWSGI forks
-without running those hooks: the pid check alone must reset everything per process.
+fork. They are only a fast path: uWSGI forks without running them, so everything per
+process (event ids, the registry and its lock, each backend's queue, threads, client,
+breaker and log throttles) is found by pid through ``affy_middleware._process``, and the
+first use in a new process makes that process's own.
 """
 
 from __future__ import annotations
 
 import contextlib
-import importlib
 import os
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
-
-from .logs import logger
 
 if TYPE_CHECKING:
     from .base import Backend
@@ -27,7 +25,6 @@ __all__ = [
     "HttpFence",
     "inherit",
     "register_hooks",
-    "warn_if_uwsgi_without_threads",
 ]
 
 #: Longest a fork waits for this process's HTTP calls to AFFY to finish (seconds).
@@ -36,7 +33,6 @@ FORK_WAIT = 1.0
 #: Objects inherited from a parent process: never closed in the child (their sockets and
 #: SQLite locks belong to the parent), only kept alive.
 _inherited: list[object] = []
-_uwsgi_checked = False
 
 
 def inherit(*things: object) -> None:
@@ -82,33 +78,7 @@ class HttpFence:
             self._idle.notify_all()
 
 
-def warn_if_uwsgi_without_threads() -> None:
-    """Under uWSGI without threads no sender thread ever runs: say so, once."""
-    global _uwsgi_checked
-    if _uwsgi_checked:
-        return
-    _uwsgi_checked = True
-    uwsgi = sys.modules.get("uwsgi")
-    if uwsgi is None and "uwsgi" in sys.builtin_module_names:  # uWSGI embeds it built in
-        with contextlib.suppress(ImportError):
-            uwsgi = importlib.import_module("uwsgi")
-    if uwsgi is None:
-        return
-    opt = getattr(uwsgi, "opt", {}) or {}
-
-    def on(name: str) -> bool:
-        value = opt.get(name, opt.get(name.encode()))
-        return value not in (None, False, b"", "", 0, b"0", "0", b"false", "false")
-
-    if not (on("enable-threads") or on("threads")):
-        logger.warning(
-            "affy_middleware: uWSGI runs without threads (--enable-threads is off), so the "
-            "background delivery thread never runs and events stay queued. Start uWSGI with "
-            "--enable-threads, or set AFFY_DELIVERY=sync."
-        )
-
-
-def register_hooks(backends: Callable[[], list[Backend]], reset: Callable[[], None]) -> None:
+def register_hooks(backends: Callable[[], list[Backend]], reset: Callable[[], object]) -> None:
     """Run the backends' fork hooks around every ``os.fork``; ``reset`` renews the
     registry's own per-process state in the child first."""
 

@@ -2,7 +2,9 @@
 
 Bounded by count and by an estimate of bytes. Everything here runs under ``lock`` (one
 per process, never replaced: threads may wait on its conditions); the threads themselves
-live in ``senders.py``.
+live in ``senders.py``. Nothing is ever reset while threads run: ``count`` and
+``senders`` go down only when their own item or thread ends, so they never go negative,
+and shutdown takes out only what no thread holds (:meth:`MemoryQueue.sweep`).
 """
 
 from __future__ import annotations
@@ -50,7 +52,8 @@ def _order_key(item: Item) -> str | None:
 
 
 class Generation:
-    """What one set of threads shares; a new one after every shutdown (and fork)."""
+    """What the threads of one process share (one per process: a shutdown sets ``stop``
+    and clears it again once the threads it stopped were joined or given up on)."""
 
     def __init__(self) -> None:
         self.stop = threading.Event()
@@ -66,10 +69,6 @@ class MemoryQueue:
         self.lock = lock
         self.work = threading.Condition(self.lock)  # idle senders
         self.done = threading.Condition(self.lock)  # flush() waiters
-        self.clear()
-
-    def clear(self) -> None:
-        """Start empty, with a new generation (under ``lock``, or before any thread)."""
         self.order: VisitOrder[Item] = VisitOrder(_order_key)
         self.count = 0  # items not finished (ready, behind their visit, in flight)
         self.bytes = 0
@@ -77,6 +76,37 @@ class MemoryQueue:
         self.idle = 0  # of which waiting for work
         self.overflow = False  # newer events wait in the outbox, not in memory
         self.gen = Generation()
+        #: When the first sender thread was started, and whether any sender ever looked
+        #: for work: a server that never lets threads run (uWSGI without threads, on some
+        #: builds) shows as a sender started long ago that never ran.
+        self.started_at = 0.0
+        self.ran = False
+
+    def sweep(self, *, keep_stored: bool) -> list[Item]:
+        """Take out every item no thread holds (at shutdown), except outbox-backed ones
+        when ``keep_stored``: those stay queued for the next start. Items in flight stay
+        their threads', which finish them (and count them) themselves."""
+        old = self.order
+        waiting = old.waiting()  # the ready ones, then those behind their visit's first
+        ready = len(old.ready)
+        waiting = waiting[ready:] + waiting[:ready]  # in each visit, older ones first
+        left = [item for item in waiting if not (keep_stored and item.stored)]
+        if not left:
+            return []
+        self.order = VisitOrder(_order_key)
+        for item in old.out():  # still out: its visit's next item waits behind it
+            self.order.push(item)
+            self.order.take()
+        kept = {id(item) for item in left}
+        for item in waiting:
+            if id(item) not in kept:
+                self.order.push(item)
+        for item in left:
+            self.count -= 1
+            self.bytes -= item.size
+        if self.count == 0:
+            self.done.notify_all()
+        return left
 
     def has_room(self, size: int) -> bool:
         settings = self._settings
@@ -101,8 +131,9 @@ class MemoryQueue:
     def take(self, gen: Generation) -> tuple[Item | None, int]:
         """The next event whose visit has nothing in flight (waiting for one), and how
         many sender threads to add (counted already). None when ``gen`` stops."""
-        order = self.order
+        self.ran = True
         while True:
+            order = self.order  # (a shutdown's sweep may have replaced it meanwhile)
             if gen.stop.is_set():
                 return None, 0
             item = order.take()
@@ -122,15 +153,13 @@ class MemoryQueue:
 
     def finish(self, item: Item, gen: Generation) -> Item | None:
         """Account for a finished item; the next event of its visit, if any, which the
-        same thread sends next (keeping the visit's order)."""
+        same thread sends next (keeping the visit's order). While stopping, that thread
+        finds ``stop`` set and finishes it unsent (counted), as it would any other."""
         nxt = self.order.done(item)
         self.count -= 1
         self.bytes -= item.size
         if self.count == 0:
             self.done.notify_all()
-        if gen.stop.is_set() and nxt is not None:
-            self.order.put_back(nxt)  # the rest of this visit is for the shutdown sweep
-            nxt = None
         return nxt
 
     def refill_room(self) -> int:

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from .attempt import Attempt, Verdict
 from .counters import Counters
 from .durable import Durable
-from .fork import warn_if_uwsgi_without_threads
 from .logs import logger
 from .queue import Generation, Item, MemoryQueue
 
@@ -43,7 +42,6 @@ class SenderPool:
 
     def start(self, gen: Generation) -> None:
         """Start one sender thread; the queue's ``senders`` was counted already."""
-        warn_if_uwsgi_without_threads()
         thread = threading.Thread(target=self._run, args=(gen,), name="affy-sender", daemon=True)
         try:
             thread.start()

@@ -202,7 +202,7 @@ def test_a_new_backend_replays_what_an_old_one_left(made: list[Backend], path: P
     events = [payment(f"s{i}") for i in range(8)]
     for e in events:
         old.submit(e)
-    old.close(0.2)
+    old.close(0.2, final=True)  # the old process exits: its rows are given back
     up = Gate()
     new = backend(made, path, up)
     new.start()  # what backend_for does when a spool is configured

@@ -167,7 +167,7 @@ FORK_SCRIPT = textwrap.dedent(
         sent.append(event.body["i"])
         return {}
 
-    d = delivery._backends[settings] = delivery.make_backend(settings, send=send)
+    d = delivery._registry.get().backends[settings] = delivery.make_backend(settings, send=send)
     for i in range(3):
         d.submit(Event(kind="click", body={"i": i}, order_key="v"))
     r, w = os.pipe()
@@ -198,6 +198,116 @@ def test_fork_gives_the_child_a_fresh_queue(tmp_path: Path) -> None:
     assert result["child"]["flushed"] is True
     before = result["child"]["before"]
     assert before["queued"] == before["in_flight"] == before["enqueued"] == 0
+
+
+HOOKLESS_FORK_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, json, os, threading
+    from affy_middleware import delivery
+    from affy_middleware._settings import Settings
+    from affy_middleware._wire import Event
+
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9")
+    sent, lock = [], threading.Lock()
+
+    def send(event):
+        with lock:
+            sent.append(event.event_id)
+        return {}
+
+    d = delivery._registry.get().backends[settings] = delivery.make_backend(settings, send=send)
+    for i in range(5):
+        d.submit(Event(kind="click", body={"i": i}, order_key=f"p{i}"))
+    assert d.flush(5)
+    r, w = os.pipe()
+    pid = ctypes.PyDLL(None).fork()  # in C, as uWSGI forks: no at-fork hook runs
+    if pid == 0:
+        sent.clear()
+        events = [Event(kind="click", body={"i": i}, order_key=f"c{i}") for i in range(8)]
+        go = threading.Barrier(4)
+
+        def first_requests(part):  # a fresh worker's first requests, on 4 threads at once
+            go.wait(5)
+            for event in part:
+                d.submit(event)
+
+        threads = [threading.Thread(target=first_requests, args=(events[n::4],))
+                   for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        flushed = d.flush(5)
+        child = {"ids": [e.event_id for e in events], "sent": sent, "flushed": flushed,
+                 "stats": dict(d.stats())}
+        os.write(w, json.dumps(child).encode())
+        os._exit(0)
+    os.close(w)
+    parent = [Event(kind="click", body={"i": i}) for i in range(8)]
+    for event in parent:
+        d.submit(event)
+    child = json.loads(os.read(r, 65536))
+    os.waitpid(pid, 0)
+    print(json.dumps({"parent": [e.event_id for e in parent], "flushed": d.flush(5),
+                      "child": child}))
+    """
+)
+
+
+def test_a_fork_without_hooks_gets_its_own_ids_queue_and_threads(tmp_path: Path) -> None:
+    proc = run_script(tmp_path, HOOKLESS_FORK_SCRIPT, [], dict(os.environ))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    child, parent = result["child"], result["parent"]
+    assert {i[:16] for i in child["ids"]}.isdisjoint({i[:16] for i in parent})
+    assert len(set(child["ids"]) | set(parent)) == 16
+    assert child["flushed"] is True and result["flushed"] is True
+    assert sorted(child["sent"]) == sorted(child["ids"])  # its own events, each once
+    assert child["stats"]["enqueued"] == child["stats"]["sent"] == 8
+
+
+REGISTRY_FORK_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, json, os, threading
+    from affy_middleware import delivery
+    from affy_middleware._settings import Settings
+
+    first = delivery.backend_for(Settings(client_id=1, api_url="http://127.0.0.1:9"))
+    held, done = threading.Event(), threading.Event()
+
+    def hold_the_registry_lock():  # a parent's thread creating a backend at fork time
+        with delivery._registry.get().lock:
+            held.set()
+            done.wait(10)
+
+    threading.Thread(target=hold_the_registry_lock, daemon=True).start()
+    held.wait(10)
+    r, w = os.pipe()
+    pid = ctypes.PyDLL(None).fork()  # no at-fork hook: the child inherits the held lock
+    if pid == 0:
+        got = []
+        creator = threading.Thread(target=lambda: got.append(delivery.backend_for(
+            Settings(client_id=2, api_url="http://127.0.0.1:9"))), daemon=True)
+        creator.start()
+        creator.join(5)
+        same = delivery.backend_for(Settings(client_id=1, api_url="http://127.0.0.1:9"))
+        os.write(w, json.dumps({"created": len(got), "same": same is first}).encode())
+        os._exit(0)
+    done.set()
+    os.close(w)
+    print(os.read(r, 4096).decode())
+    os.waitpid(pid, 0)
+    """
+)
+
+
+def test_a_fork_without_hooks_does_not_inherit_the_registry_lock(tmp_path: Path) -> None:
+    # A guard (main had a pid check for this lock too): the registry is per process now.
+    proc = run_script(tmp_path, REGISTRY_FORK_SCRIPT, [], dict(os.environ))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert json.loads(out) == {"created": 1, "same": True}
 
 
 GUNICORN_APP = textwrap.dedent(

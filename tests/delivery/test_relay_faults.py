@@ -83,7 +83,8 @@ def test_events_accepted_while_the_spool_was_locked_are_written_once_it_opens(
     assert b.stats()["spool_errors"] >= 1
     holder.execute("COMMIT")
     holder.close()
-    durable, relay_, queue = b._durable, b._relay, b._queue  # type: ignore[attr-defined]
+    p = b._here.get()  # type: ignore[attr-defined]
+    durable, relay_, queue = p.durable, p.relay, p.queue
     assert durable.wait_open(5) is not None  # the keeper opened it (asked for a try now)
     relay_.refill(queue.gen)  # what the keeper's next round does: write what waited
     assert rows(path) == [event.event_id]

@@ -5,6 +5,7 @@ handling. The same behaviour over real HTTP is in test_sandbox.py."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -407,23 +408,54 @@ def test_close_while_other_threads_submit_and_flush(make: Callable[..., Backend]
 
 
 def test_pid_check_resets_state_when_fork_hooks_did_not_run(
-    make: Callable[..., Backend],
+    make: Callable[..., Backend], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # A fork made outside Python's os.fork (a C server forking workers) runs no at-fork
-    # hook: enqueue notices the new pid and starts from a fresh, empty state.
+    # A fork made outside Python's os.fork (uWSGI forking its workers in C) runs no at-fork
+    # hook: submit notices the new pid and starts from a fresh, empty state of its own,
+    # and the ids drawn from then on are the new process's.
     rec = Recorder()
     rec.release.clear()
     d = make(rec)
     for i in range(3):
         d.submit(payment(f"parent{i}"))
-    old_threads = d.threads
-    d._pid = -1  # as seen from a child process
-    assert d.submit(payment("child"))
+    old_threads, parent_id = d.threads, payment().event_id
+    real = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real + 100_000)  # as seen from a child
+    child = payment("child")
+    assert child.event_id[:16] != parent_id[:16]  # another process's id prefix
+    assert d.submit(child)
     assert d.stats()["enqueued"] == 1 and d.threads is not old_threads
     rec.release.set()
     assert d.flush(5)
     assert "child" in [e.order_key for e in rec.events]
+    monkeypatch.undo()
     old_threads[0].join(5)
+
+
+def test_two_threads_of_a_fresh_process_share_one_state(
+    make: Callable[..., Backend], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The first submits of a fresh uWSGI worker may come from two threads at once: both
+    # must land in the same queue, or one's events would vanish uncounted.
+    rec = Recorder()
+    d = make(rec, max_in_flight=8)
+    real = os.getpid()
+    monkeypatch.setattr(os, "getpid", lambda: real + 200_000)
+    start = threading.Barrier(8)
+
+    def first_requests(n: int) -> None:
+        start.wait(5)
+        for i in range(20):
+            d.submit(payment(f"t{n}-{i}"))
+
+    threads = [threading.Thread(target=first_requests, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert d.flush(5)
+    assert d.stats()["enqueued"] == d.stats()["sent"] == 160
+    assert len({e.event_id for e in rec.events}) == 160
 
 
 def test_a_fork_waits_for_http_calls_in_progress(make: Callable[..., Backend]) -> None:
@@ -441,34 +473,40 @@ def test_a_fork_waits_for_http_calls_in_progress(make: Callable[..., Backend]) -
     assert d.flush(2)
 
 
-@pytest.mark.parametrize(
-    ("opt", "warned"),
-    [
-        pytest.param({}, True, id="no-threads"),
-        pytest.param({"enable-threads": True}, False, id="enable-threads"),
-        pytest.param({b"threads": b"4"}, False, id="threads"),
-    ],
-)
-def test_warns_once_under_uwsgi_without_threads(
+def test_warns_once_when_the_sender_thread_never_runs(
     make: Callable[..., Backend],
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
-    opt: dict[object, object],
-    warned: bool,
 ) -> None:
-    import sys
-    import types
+    # A server that never lets Python threads run (uWSGI without threads, on some builds):
+    # the sender is started but never looks for work. Said once, and only then.
+    from affy_middleware.delivery import pipeline
+    from affy_middleware.delivery.senders import SenderPool
 
-    from affy_middleware.delivery import fork
-
-    monkeypatch.setitem(sys.modules, "uwsgi", types.SimpleNamespace(opt=opt))
-    monkeypatch.setattr(fork, "_uwsgi_checked", False)
+    monkeypatch.setattr(SenderPool, "start", lambda self, gen: None)  # started, never runs
+    monkeypatch.setattr(pipeline, "STARVED_AFTER", 0.05)
     d = make(Recorder())
     d.submit(payment("a"))
+    assert d.flush(0.1) is False
+    assert d.flush(0.1) is False
+    lines = [r for r in caplog.records if "--enable-threads" in r.getMessage()]
+    assert len(lines) == 1 and "has not run" in lines[0].getMessage()
+
+
+def test_no_thread_warning_when_the_sender_ran(
+    make: Callable[..., Backend],
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from affy_middleware.delivery import pipeline
+
+    monkeypatch.setattr(pipeline, "STARVED_AFTER", 0.0)
+    d = make(Recorder())
+    d.submit(payment("a"))
+    assert d.flush(2)
     d.submit(payment("b"))
     assert d.flush(2)
-    lines = [r for r in caplog.records if "--enable-threads" in r.getMessage()]
-    assert len(lines) == (1 if warned else 0)
+    assert not [r for r in caplog.records if "--enable-threads" in r.getMessage()]
 
 
 def test_retry_after_as_an_http_date_is_honoured(make: Callable[..., Backend]) -> None:

@@ -56,7 +56,6 @@ RACE = textwrap.dedent(
 )
 
 
-@pytest.mark.xfail(strict=True, reason="issue 10: shutdown() replaces locks others hold")
 @pytest.mark.parametrize(("threads", "per_thread"), [(16, 200), (64, 40)], ids=["16x200", "64x40"])
 def test_shutdown_racing_with_reporting_threads_loses_and_hangs_nothing(
     tmp_path: Path,

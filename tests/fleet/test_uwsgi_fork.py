@@ -15,16 +15,13 @@ import pytest
 pytestmark = pytest.mark.process
 
 LANDINGS = 60
-SAME_IDS = pytest.mark.xfail(
-    strict=True, reason="issue 10: uWSGI forks without at-fork hooks, workers share event ids"
-)
 
 
 @pytest.mark.parametrize(
     "options",
     [
-        pytest.param((), id="preloaded", marks=SAME_IDS),
-        pytest.param(("--enable-threads",), id="preloaded-threads", marks=SAME_IDS),
+        pytest.param((), id="preloaded"),
+        pytest.param(("--enable-threads",), id="preloaded-threads"),
         pytest.param(("--lazy-apps",), id="lazy-apps"),
         pytest.param(("--lazy-apps", "--enable-threads"), id="lazy-apps-threads"),
     ],
@@ -42,9 +39,6 @@ def test_every_click_reaches_affy_once_from_two_uwsgi_workers(
     assert result.lost["click"] == 0, result.summary()
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 10: the uWSGI warning says events stay queued, they are sent"
-)
 def test_the_uwsgi_threads_warning_is_true(serve_shop: Any, fleet: Any) -> None:
     served = serve_shop("uwsgi", 2, "--lazy-apps")  # no --enable-threads
     journeys = fleet.land_many(served.url, 10)
@@ -55,9 +49,6 @@ def test_the_uwsgi_threads_warning_is_true(serve_shop: Any, fleet: Any) -> None:
     assert not (delivered and claims_queued), "delivered, yet the log says events stay queued"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="issue 10: shared event ids and leads overtaking clicks under uWSGI"
-)
 def test_journeys_under_uwsgi_preloaded_lose_nothing(
     serve_shop: Any, fleet: Any, sandbox: Any
 ) -> None:

@@ -1,0 +1,145 @@
+"""What one process has for one thread backend: its queue, threads, client, outbox handle,
+counters, breaker and log throttles, and its lifecycle. A forked child makes its own
+(``ThreadBackend`` finds it by pid); nothing in here is ever replaced while in use.
+
+Shutdown moves RUNNING -> STOPPING -> STOPPED under the queue's one lock: it sets the
+threads' ``stop``, joins them (bounded), takes out what no thread holds, and clears
+``stop`` again. A thread that outlives the join keeps its item and finishes it itself;
+every item is counted once, by whoever finishes it.
+"""
+
+from __future__ import annotations
+
+import time
+
+from .._settings import Settings
+from .attempt import Attempt
+from .base import Sender, State
+from .breaker import RetryPolicy
+from .counters import Counters
+from .durable import Durable
+from .logs import LogLimiter, logger
+from .queue import MemoryQueue
+from .relay import Relay
+from .senders import SenderPool
+
+__all__ = ["Pipeline", "STARVED_AFTER"]
+
+#: Seconds a started sender thread may go without ever running before we say so.
+STARVED_AFTER = 5.0
+#: The states a new thread moves to RUNNING (not while stopping, never once closed).
+_STARTABLE = (State.IDLE, State.STOPPED)
+
+
+class Pipeline:
+    """One process's delivery machinery for one ``ThreadBackend``."""
+
+    def __init__(
+        self, settings: Settings, policy: RetryPolicy, send: Sender | None, lease: float
+    ) -> None:
+        self.settings = settings
+        self.state = State.IDLE  # changed under queue.lock
+        self.log = LogLimiter()
+        # One lock for the queue and the counters: submit counts under the lock it holds.
+        self.counters = Counters()
+        self.queue = MemoryQueue(settings, self.counters.lock)
+        self.attempt = Attempt(settings, policy, self.counters, self.log, send)
+        self.durable = Durable(settings, self.counters, self.log, lease)
+        self.stored = self.durable.location is not None
+        self.relay = Relay(self.queue, self.durable, self.counters, self.start_sender)
+        self.pool = SenderPool(
+            self.queue, self.attempt, self.durable, self.counters, Relay.wake
+        )
+        self._starved_warned = False
+
+    def start_sender(self) -> None:
+        """Start one sender thread (counted in ``queue.senders`` already)."""
+        queue = self.queue
+        with queue.lock:
+            if self.state in _STARTABLE:
+                self.state = State.RUNNING
+            if not queue.started_at:
+                queue.started_at = time.monotonic()
+        self.pool.start(queue.gen)
+
+    def start(self) -> None:
+        """Start delivering now rather than at the first event: replays the outbox."""
+        if self.state is State.CLOSED:
+            return
+        queue = self.queue
+        with queue.lock:
+            keeper = queue.gen.keeper
+            if keeper is not None and not keeper.thread.is_alive():
+                queue.gen.keeper = None  # it saw a shutdown's stop: a new one may start
+        if self.stored:  # the keeper opens the outbox, off the request path
+            with queue.lock:
+                if self.state in _STARTABLE:
+                    self.state = State.RUNNING
+            self.relay.start_keeper()
+
+    def resume(self) -> None:
+        """Start a sender if events wait in memory and none runs (events queued while
+        a shutdown stopped the threads, or kept there by it)."""
+        queue = self.queue
+        with queue.lock:
+            start = queue.count > 0 and not queue.gen.stop.is_set() and queue.first_sender()
+        if start:
+            self.start_sender()
+
+    def warn_if_starved(self) -> None:
+        """Say so, once, when a sender thread started a while ago has never run: the
+        server does not let Python threads run (uWSGI without threads, on some builds)."""
+        queue = self.queue
+        if self._starved_warned or queue.ran or not queue.started_at or not queue.senders:
+            return
+        waited = time.monotonic() - queue.started_at
+        if waited < STARVED_AFTER or queue.ran:
+            return
+        self._starved_warned = True
+        logger.warning(
+            "affy_middleware: the delivery thread started %.0f s ago has not run yet, so "
+            "%d event(s) wait in memory. The server does not let Python threads run "
+            "(uWSGI: start it with --enable-threads), or set AFFY_DELIVERY=sync.",
+            waited,
+            queue.count,
+        )
+
+    def stop(self, limit: float, end: float, *, final: bool) -> tuple[int, bool]:
+        """Stop the threads (bounded by ``end``) and take out what no thread holds:
+        outbox-backed events are given back to the outbox at ``final`` (kept in memory
+        for the next start otherwise), the others counted ``dropped_shutdown``. Returns
+        how many were dropped and whether a thread is still running."""
+        queue = self.queue
+        gen = queue.gen
+        with queue.lock:
+            if self.state is not State.CLOSED:
+                self.state = State.STOPPING
+            gen.stop.set()
+            Relay.wake(gen)
+            queue.work.notify_all()
+        self.attempt.wake()
+        for thread in list(gen.threads):
+            thread.join(max(0.0, end - time.monotonic()))
+        with queue.lock:
+            left = queue.sweep(keep_stored=not final)
+            for thread in [t for t in gen.threads if not t.is_alive()]:
+                gen.threads.remove(thread)
+            alive = bool(gen.threads)
+            if gen.keeper is not None and not gen.keeper.thread.is_alive():
+                gen.keeper = None
+            if not final:  # a later submit starts again; threads still running go on
+                gen.stop.clear()
+                self.state = State.RUNNING if queue.senders else State.STOPPED
+        if not alive:
+            self.attempt.reset()
+        self.durable.release(item.event.event_id for item in left if item.stored)
+        lost = sum(not item.stored for item in left)
+        if lost:
+            self.counters.add("dropped_shutdown", lost)
+            logger.warning(
+                "affy_middleware: %d event(s) not delivered at shutdown (AFFY unreachable "
+                "within %.1f s); set AFFY_SPOOL_PATH to keep them for the next start",
+                lost,
+                limit,
+            )
+        return lost, alive
