@@ -16,7 +16,7 @@ from affy_middleware.sandbox import SandboxServer
 
 pytestmark = pytest.mark.process
 
-JOURNEYS = 100
+JOURNEYS = 300
 #: AFFY's answer time: a healthy API across the internet.
 LATENCY = 0.05
 #: Longest AFFY is down in the outage test (it comes back once the visitors have landed).
@@ -29,7 +29,7 @@ def test_quick_journeys_across_four_workers_lose_nothing(
     served = serve_shop("gunicorn", 4)
     sandbox.set_faults(latency=LATENCY)
     journeys = fleet.walk_many(served.url, JOURNEYS, threads=16)
-    fleet.wait_for_answers(3 * JOURNEYS, timeout=10)
+    fleet.wait_for_answers(3 * JOURNEYS, timeout=30)
     served.stop()
     assert sum(len(set(j.workers)) > 1 for j in journeys) > JOURNEYS // 4  # the premise
     result = fleet.outcome(journeys)
@@ -54,8 +54,8 @@ def test_a_click_backing_off_after_an_outage_is_not_overtaken(
     sandbox.clear_faults()
     # AFFY is back; the clicks are still backing off while the visitors sign up and
     # pay at once, on whichever worker takes each request.
-    journeys = fleet.finish_all(served.url, landed) + fleet.walk_many(served.url, 40, start=100)
-    fleet.wait_for_answers(3 * len(journeys), timeout=12)
+    journeys = fleet.finish_all(served.url, landed) + fleet.walk_many(served.url, 200, start=100)
+    fleet.wait_for_answers(3 * len(journeys), timeout=30)
     served.stop()
     result = fleet.outcome(journeys)
     assert result.refused_registrations == 0, result.summary()
@@ -70,7 +70,7 @@ def test_quick_journeys_across_two_uvicorn_workers_lose_nothing(
     served = serve_shop("uvicorn", 2)
     sandbox.set_faults(latency=LATENCY)
     journeys = fleet.walk_many(served.url, JOURNEYS, threads=16)
-    fleet.wait_for_answers(3 * JOURNEYS, timeout=10)
+    fleet.wait_for_answers(3 * JOURNEYS, timeout=30)
     served.stop()
     result = fleet.outcome(journeys)
     assert result.refused_registrations == 0, result.summary()

@@ -54,8 +54,8 @@ def test_journeys_under_uwsgi_preloaded_lose_nothing(
 ) -> None:
     served = serve_shop("uwsgi", 2, "--enable-threads")
     sandbox.set_faults(latency=0.05)
-    journeys = fleet.walk_many(served.url, 60, threads=16)
-    fleet.wait_for_answers(3 * 60, timeout=10)
+    journeys = fleet.walk_many(served.url, 200, threads=16)
+    fleet.wait_for_answers(3 * 200, timeout=30)
     served.stop()
     result = fleet.outcome(journeys)
     assert result.refused_registrations == 0, result.summary()
