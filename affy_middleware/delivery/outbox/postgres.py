@@ -1,0 +1,291 @@
+"""The PostgreSQL outbox (``AFFY_OUTBOX_URL=postgresql://...``): one outbox for a fleet.
+
+Every host writes its events into ``affy_outbox`` and any process relays: it claims due
+rows with ``FOR UPDATE SKIP LOCKED`` and a lease (server time), renews while sending and
+deletes on success. A row is claimable only while it is the oldest row of its visit
+(``order_key``), so a lead is never claimed before its click is delivered, whichever host
+wrote or relays them. Rows of a process that died on this host are claimable at once;
+anyone's, once their lease expires.
+
+Failures never reach a request: every driver error becomes :class:`OutboxError`, with the
+URL's password taken out; a lost server is reconnected to at most every
+``RECONNECT_INTERVAL`` seconds, failing fast in between, and a thread waits for the shared
+connection at most ``wait`` seconds.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from ..._wire import Event
+from . import DEFAULT_LEASE, Outbox, OutboxError
+from .owners import host_identity, pid_alive
+from .pg_schema import PG_SCHEMA, redact_url, scrub
+
+try:  # an optional extra: affy_middleware[postgres]
+    import psycopg
+except ImportError:  # pragma: no cover - said at open time
+    psycopg = None  # type: ignore[assignment]
+
+__all__ = ["PostgresOutbox"]
+
+R = TypeVar("R")
+
+#: Seconds between two attempts to reach a server that was unreachable.
+RECONNECT_INTERVAL = 2.0
+#: Seconds a connection attempt, a statement or a wait for the connection may take.
+DEFAULT_WAIT = 2.0
+#: Any number, as long as every process agrees: serialises the first CREATE TABLEs.
+_SCHEMA_LOCK = 0x_AFF1_0B0C
+
+_CLAIM = """
+UPDATE affy_outbox AS o
+   SET owner_host = %(host)s, owner_pid = %(pid)s, owner_token = %(token)s,
+       lease_until = now() + make_interval(secs => %(lease)s)
+  FROM (SELECT c.seq FROM affy_outbox AS c
+         WHERE (c.owner_token IS NULL OR c.lease_until < now()
+                OR (c.owner_host = %(host)s AND c.owner_pid = ANY(%(dead)s)))
+           AND c.owner_token IS DISTINCT FROM %(token)s
+           AND (c.order_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM affy_outbox AS e
+                 WHERE e.order_key = c.order_key AND e.seq < c.seq))
+         ORDER BY c.seq LIMIT %(limit)s
+         FOR UPDATE SKIP LOCKED) AS pick
+ WHERE o.seq = pick.seq
+RETURNING o.seq, o.event_id, o.record
+"""
+
+_BURY = """
+WITH moved AS (DELETE FROM affy_outbox WHERE event_id = %(id)s
+               RETURNING event_id, order_key, kind, record, created_at)
+INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at, reason, answer)
+SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s FROM moved
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+class PostgresOutbox(Outbox):
+    """One process's handle on the shared outbox. Thread-safe; open a new one after fork::
+
+        outbox = PostgresOutbox("postgresql://app:secret@db/app")
+        outbox.put(event, claimed=False)
+        outbox.claim(10)   # [event], leased to this process
+
+    Raises OutboxError at once when the server cannot be reached or the tables are
+    missing and cannot be created (naming the URL without its password)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease: float = DEFAULT_LEASE,
+        wait: float = DEFAULT_WAIT,
+        create: bool = True,
+    ) -> None:
+        self._url = url
+        #: The URL without its password: what messages and reprs show.
+        self.location = redact_url(url)
+        self.lease = lease
+        self._wait = wait
+        self.host = host_identity()
+        self.pid = os.getpid()
+        self.token = uuid.uuid4().hex
+        #: When every row this handle holds was last known to be leased (time.time()).
+        self.renewed_at = time.time()
+        self._lock = threading.Lock()
+        self._conn: Any = None
+        self._retry_at = 0.0
+        self._run(lambda conn: None)  # connect now: a wrong URL is a set-up error
+        if create:
+            self._run(self._create)
+
+    def __repr__(self) -> str:
+        return f"PostgresOutbox({self.location!r})"
+
+    # -- the connection -----------------------------------------------------------------
+
+    def _connect(self) -> Any:
+        if psycopg is None:
+            raise OutboxError(
+                "a postgresql:// outbox needs psycopg: pip install 'affy_middleware[postgres]'"
+            )
+        if time.monotonic() < self._retry_at:
+            raise OutboxError(f"PostgreSQL at {self.location} is unreachable (retrying soon)")
+        try:
+            return psycopg.connect(
+                self._url,
+                autocommit=True,
+                connect_timeout=max(2, int(self._wait)),  # libpq's minimum is 2 s
+                options=f"-c statement_timeout={int(self._wait * 1000)}",
+                application_name="affy_middleware",
+            )
+        except psycopg.Error as exc:
+            self._retry_at = time.monotonic() + RECONNECT_INTERVAL
+            raise OutboxError(
+                f"cannot reach PostgreSQL at {self.location}: {scrub(str(exc), self._url)}"
+            ) from None
+
+    def _run(self, work: Callable[[Any], R]) -> R:
+        """``work(connection)`` under the lock; driver errors become OutboxError."""
+        if not self._lock.acquire(timeout=self._wait):
+            raise OutboxError(f"PostgreSQL at {self.location}: busy for {self._wait} s")
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = self._connect()
+            try:
+                return work(self._conn)
+            except psycopg.Error as exc:
+                if self._conn.closed or isinstance(exc, psycopg.OperationalError):
+                    with contextlib.suppress(psycopg.Error):
+                        self._conn.close()
+                    self._conn = None  # reconnect next time
+                raise OutboxError(
+                    f"PostgreSQL at {self.location}: {scrub(str(exc), self._url)}"
+                ) from None
+        finally:
+            self._lock.release()
+
+    def _create(self, conn: Any) -> None:
+        exists = conn.execute(
+            "SELECT to_regclass('affy_outbox') IS NOT NULL"
+            " AND to_regclass('affy_outbox_dead') IS NOT NULL"
+        ).fetchone()[0]
+        if exists:
+            return
+        try:
+            with conn.transaction():
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
+                conn.execute(PG_SCHEMA)
+        except Exception as exc:
+            raise OutboxError(
+                f"the outbox tables are missing in {self.location} and cannot be created"
+                f" ({scrub(str(exc), self._url)}): run `affy outbox init`, or apply"
+                " `affy outbox init --sql` as the database owner"
+            ) from None
+
+    # -- writing ------------------------------------------------------------------------
+
+    def put(self, event: Event, *, claimed: bool) -> None:
+        """Store an event; ``claimed`` rows are leased to this process (it holds them in
+        memory), unclaimed ones wait for whoever has room."""
+        lease = self.lease if claimed else None
+        row = (event.event_id, event.order_key, event.kind, event.to_record(), event.created_at)
+        owner = (self.host, self.pid, self.token) if claimed else (None, None, None)
+        self._run(
+            lambda conn: conn.execute(
+                "INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at,"
+                " owner_host, owner_pid, owner_token, lease_until)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
+                " coalesce(now() + make_interval(secs => %s), '-infinity'))"
+                " ON CONFLICT (event_id) DO NOTHING",
+                (*row, *owner, lease),
+            )
+        )
+
+    def delete(self, event_id: str) -> None:
+        """AFFY accepted the event: forget it."""
+        self._run(
+            lambda conn: conn.execute("DELETE FROM affy_outbox WHERE event_id = %s", (event_id,))
+        )
+
+    def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
+        """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
+        params = {"id": event_id, "reason": reason, "answer": answer}
+        self._run(lambda conn: conn.execute(_BURY, params))
+
+    def release(self, event_ids: Iterable[str]) -> None:
+        """Give rows back (at shutdown) so that another process may claim them at once."""
+        ids = list(event_ids)
+        if ids:
+            self._run(
+                lambda conn: conn.execute(
+                    "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL,"
+                    " owner_token = NULL, lease_until = '-infinity'"
+                    " WHERE event_id = ANY(%s) AND owner_token = %s",
+                    (ids, self.token),
+                )
+            )
+
+    def renew(self) -> int:
+        """Extend the lease of every row this process holds; how many."""
+        now = time.time()
+        n: int = self._run(
+            lambda conn: conn.execute(
+                "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+                " WHERE owner_token = %s",
+                (self.lease, self.token),
+            ).rowcount
+        )
+        self.renewed_at = now
+        return n
+
+    def holds(self, event_id: str) -> bool:
+        if time.time() < self.renewed_at + self.lease * 0.75:
+            return True  # our leases are surely valid: no round trip per send
+        try:  # our renewal ran late (a frozen process): is the row still ours?
+            held: bool = self._run(
+                lambda conn: conn.execute(
+                    "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+                    " WHERE event_id = %s AND owner_token = %s",
+                    (self.lease, event_id, self.token),
+                ).rowcount
+                == 1
+            )
+        except OutboxError:
+            return True  # cannot tell: sending twice is safer than never (AFFY dedupes)
+        return held
+
+    # -- claiming -----------------------------------------------------------------------
+
+    def claim(self, limit: int) -> list[Event]:
+        """Lease up to ``limit`` rows nobody holds, each the oldest row of its visit,
+        oldest first. Rows that cannot be decoded are buried (reason ``malformed``)."""
+        if limit <= 0:
+            return []
+        rows = self._run(lambda conn: self._claim(conn, limit))
+        events = []
+        for _, event_id, record in sorted(rows):
+            try:
+                events.append(Event.from_record(bytes(record)))
+            except (ValueError, KeyError, TypeError):
+                self.bury(event_id, "malformed")
+        return events
+
+    def _claim(self, conn: Any, limit: int) -> list[tuple[int, str, bytes]]:
+        pids = conn.execute(
+            "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = %s"
+            " AND owner_token <> %s AND lease_until >= now()",
+            (self.host, self.token),
+        ).fetchall()
+        dead = [p for (p,) in pids if isinstance(p, int) and p != self.pid and not pid_alive(p)]
+        params = {
+            "host": self.host,
+            "pid": self.pid,
+            "token": self.token,
+            "lease": self.lease,
+            "dead": dead,
+            "limit": limit,
+        }
+        return list(conn.execute(_CLAIM, params).fetchall())
+
+    # -- reading ------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Rows in the outbox, whoever holds them."""
+        n: int = self._run(
+            lambda conn: conn.execute("SELECT count(*) FROM affy_outbox").fetchone()[0]
+        )
+        return n
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                with contextlib.suppress(Exception):
+                    self._conn.close()
+                self._conn = None
