@@ -90,8 +90,9 @@ def _validate_outbox(s: Settings) -> None:
     if not isinstance(url, str):
         _fail("outbox_url", "must be a sqlite:///path or postgresql://... URL")
     if url.startswith("sqlite:///"):
-        path = url[len("sqlite://") :]
-        if path == "/":
+        # As SQLAlchemy reads it: sqlite:///app.db is relative, sqlite:////var/app.db not.
+        path = url[len("sqlite:///") :]
+        if not path:
             _fail("outbox_url", "names no file: use sqlite:////var/lib/app/affy.sqlite")
         if s.spool_path is not None and s.spool_path != path:
             _fail("outbox_url", f"names {path!r} but AFFY_SPOOL_PATH names {s.spool_path!r}")
