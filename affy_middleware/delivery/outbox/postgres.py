@@ -101,9 +101,9 @@ class PostgresOutbox(Outbox):
         self._lock = threading.Lock()
         self._conn: Any = None
         self._retry_at = 0.0
-        self._run(lambda conn: None)  # connect now: a wrong URL is a set-up error
+        self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
         if create:
-            self._run(self._create)
+            self.run(self._create)
 
     def __repr__(self) -> str:
         return f"PostgresOutbox({self.location!r})"
@@ -131,7 +131,7 @@ class PostgresOutbox(Outbox):
                 f"cannot reach PostgreSQL at {self.location}: {scrub(str(exc), self._url)}"
             ) from None
 
-    def _run(self, work: Callable[[Any], R]) -> R:
+    def run(self, work: Callable[[Any], R]) -> R:
         """``work(connection)`` under the lock; driver errors become OutboxError."""
         if not self._lock.acquire(timeout=self._wait):
             raise OutboxError(f"PostgreSQL at {self.location}: busy for {self._wait} s")
@@ -156,13 +156,16 @@ class PostgresOutbox(Outbox):
             "SELECT to_regclass('affy_outbox') IS NOT NULL"
             " AND to_regclass('affy_outbox_dead') IS NOT NULL"
         ).fetchone()[0]
-        if exists:
-            return
+        if not exists:
+            self.create_tables(conn)
+
+    def create_tables(self, conn: Any) -> None:
+        """Create the tables if missing (``affy outbox init``); OutboxError if we may not."""
         try:
             with conn.transaction():
                 conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
                 conn.execute(PG_SCHEMA)
-        except Exception as exc:
+        except psycopg.Error as exc:
             raise OutboxError(
                 f"the outbox tables are missing in {self.location} and cannot be created"
                 f" ({scrub(str(exc), self._url)}): run `affy outbox init`, or apply"
@@ -177,7 +180,7 @@ class PostgresOutbox(Outbox):
         lease = self.lease if claimed else None
         row = (event.event_id, event.order_key, event.kind, event.to_record(), event.created_at)
         owner = (self.host, self.pid, self.token) if claimed else (None, None, None)
-        self._run(
+        self.run(
             lambda conn: conn.execute(
                 "INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at,"
                 " owner_host, owner_pid, owner_token, lease_until)"
@@ -190,20 +193,20 @@ class PostgresOutbox(Outbox):
 
     def delete(self, event_id: str) -> None:
         """AFFY accepted the event: forget it."""
-        self._run(
+        self.run(
             lambda conn: conn.execute("DELETE FROM affy_outbox WHERE event_id = %s", (event_id,))
         )
 
     def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
         """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
         params = {"id": event_id, "reason": reason, "answer": answer}
-        self._run(lambda conn: conn.execute(_BURY, params))
+        self.run(lambda conn: conn.execute(_BURY, params))
 
     def release(self, event_ids: Iterable[str]) -> None:
         """Give rows back (at shutdown) so that another process may claim them at once."""
         ids = list(event_ids)
         if ids:
-            self._run(
+            self.run(
                 lambda conn: conn.execute(
                     "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL,"
                     " owner_token = NULL, lease_until = '-infinity'"
@@ -215,12 +218,14 @@ class PostgresOutbox(Outbox):
     def renew(self) -> int:
         """Extend the lease of every row this process holds; how many."""
         now = time.time()
-        n: int = self._run(
-            lambda conn: conn.execute(
-                "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
-                " WHERE owner_token = %s",
-                (self.lease, self.token),
-            ).rowcount
+        n: int = self.run(
+            lambda conn: (
+                conn.execute(
+                    "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+                    " WHERE owner_token = %s",
+                    (self.lease, self.token),
+                ).rowcount
+            )
         )
         self.renewed_at = now
         return n
@@ -229,13 +234,15 @@ class PostgresOutbox(Outbox):
         if time.time() < self.renewed_at + self.lease * 0.75:
             return True  # our leases are surely valid: no round trip per send
         try:  # our renewal ran late (a frozen process): is the row still ours?
-            held: bool = self._run(
-                lambda conn: conn.execute(
-                    "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
-                    " WHERE event_id = %s AND owner_token = %s",
-                    (self.lease, event_id, self.token),
-                ).rowcount
-                == 1
+            held: bool = self.run(
+                lambda conn: (
+                    conn.execute(
+                        "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+                        " WHERE event_id = %s AND owner_token = %s",
+                        (self.lease, event_id, self.token),
+                    ).rowcount
+                    == 1
+                )
             )
         except OutboxError:
             return True  # cannot tell: sending twice is safer than never (AFFY dedupes)
@@ -248,7 +255,7 @@ class PostgresOutbox(Outbox):
         oldest first. Rows that cannot be decoded are buried (reason ``malformed``)."""
         if limit <= 0:
             return []
-        rows = self._run(lambda conn: self._claim(conn, limit))
+        rows = self.run(lambda conn: self._claim(conn, limit))
         events = []
         for _, event_id, record in sorted(rows):
             try:
@@ -278,7 +285,7 @@ class PostgresOutbox(Outbox):
 
     def count(self) -> int:
         """Rows in the outbox, whoever holds them."""
-        n: int = self._run(
+        n: int = self.run(
             lambda conn: conn.execute("SELECT count(*) FROM affy_outbox").fetchone()[0]
         )
         return n
