@@ -182,3 +182,21 @@ def test_tables_are_created_once_by_racing_handles(pg_url: str) -> None:
     for outbox in opened:
         outbox.close()
     assert errors == [] and len(opened) == 6
+
+
+def test_a_late_renewal_does_not_win_back_rows_taken_over(
+    pg_url: str, handles: list[PostgresOutbox]
+) -> None:
+    a = handle(handles, pg_url, lease=0.5)
+    b = handle(handles, pg_url, lease=0.5)
+    rows = [event(None, 1), event(None, 2)]
+    for row in rows:
+        a.put(row, claimed=True)
+    deadline = time.monotonic() + 10
+    taken: list[Event] = []
+    while len(taken) < 2 and time.monotonic() < deadline:  # a is "frozen": no renewal
+        taken += b.claim(10)
+        time.sleep(0.05)  # polling the server clock, not waiting for our own work
+    assert sorted(ids(taken)) == sorted(ids(rows))
+    assert a.renew() == 0  # a wakes up: its keeper renews first, and finds nothing
+    assert not a.holds(rows[0].event_id) and not a.holds(rows[1].event_id)

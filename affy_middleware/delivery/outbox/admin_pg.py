@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from .admin import DeadLetter, OutboxAdmin, OutboxStatus
-from .postgres import PostgresOutbox
+from .pg_connection import PgConnection
 
 __all__ = ["PostgresAdmin"]
 
@@ -23,11 +23,12 @@ ON CONFLICT (event_id) DO NOTHING
 
 class PostgresAdmin(OutboxAdmin):
     def __init__(self, url: str) -> None:
-        self._outbox = PostgresOutbox(url, wait=10.0, create=False)
-        self.location = self._outbox.location
+        self._db = PgConnection(url, wait=10.0)
+        self.location = self._db.location
+        self._db.run(lambda conn: None)  # connect now: unreachable is said at once
 
     def init(self) -> None:
-        self._outbox.run(self._outbox.create_tables)
+        self._db.run(self._db.create_tables)
 
     def status(self) -> OutboxStatus:
         def read(conn: Any) -> OutboxStatus:
@@ -48,10 +49,10 @@ class PostgresAdmin(OutboxAdmin):
             status.oldest_age = None if oldest is None else max(0.0, float(oldest))
             return status
 
-        return self._outbox.run(read)
+        return self._db.run(read)
 
     def dead(self, limit: int) -> list[DeadLetter]:
-        rows = self._outbox.run(
+        rows = self._db.run(
             lambda conn: conn.execute(
                 "SELECT event_id, kind, reason, answer, extract(epoch FROM buried_at)"
                 " FROM affy_outbox_dead ORDER BY buried_at DESC, event_id LIMIT %s",
@@ -62,11 +63,11 @@ class PostgresAdmin(OutboxAdmin):
 
     def retry(self, event_ids: Sequence[str] | None) -> int:
         params = {"all": event_ids is None, "ids": list(event_ids or [])}
-        n: int = self._outbox.run(lambda conn: conn.execute(_RETRY, params).rowcount)
+        n: int = self._db.run(lambda conn: conn.execute(_RETRY, params).rowcount)
         return n
 
     def purge(self, older_than: float) -> int:
-        n: int = self._outbox.run(
+        n: int = self._db.run(
             lambda conn: (
                 conn.execute(
                     "DELETE FROM affy_outbox_dead"
@@ -78,4 +79,4 @@ class PostgresAdmin(OutboxAdmin):
         return n
 
     def close(self) -> None:
-        self._outbox.close()
+        self._db.close()

@@ -8,41 +8,24 @@ wrote or relays them. Rows of a process that died on this host are claimable at 
 anyone's, once their lease expires.
 
 Failures never reach a request: every driver error becomes :class:`OutboxError`, with the
-URL's password taken out; a lost server is reconnected to at most every
-``RECONNECT_INTERVAL`` seconds, failing fast in between, and a thread waits for the shared
-connection at most ``wait`` seconds.
+URL's password taken out (``pg_connection.py``).
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
-from typing import Any, TypeVar
+from collections.abc import Iterable
+from typing import Any
 
 from ..._wire import Event
 from . import DEFAULT_LEASE, Outbox, OutboxError
 from .owners import host_identity, pid_alive
-from .pg_schema import PG_SCHEMA, redact_url, scrub
-
-try:  # an optional extra: affy_middleware[postgres]
-    import psycopg
-except ImportError:  # pragma: no cover - said at open time
-    psycopg = None  # type: ignore[assignment]
+from .pg_connection import DEFAULT_WAIT, PgConnection
 
 __all__ = ["PostgresOutbox"]
-
-R = TypeVar("R")
-
-#: Seconds between two attempts to reach a server that was unreachable.
-RECONNECT_INTERVAL = 2.0
-#: Seconds a connection attempt, a statement or a wait for the connection may take.
-DEFAULT_WAIT = 2.0
-#: Any number, as long as every process agrees: serialises the first CREATE TABLEs.
-_SCHEMA_LOCK = 0x_AFF1_0B0C
 
 _CLAIM = """
 UPDATE affy_outbox AS o
@@ -88,89 +71,27 @@ class PostgresOutbox(Outbox):
         wait: float = DEFAULT_WAIT,
         create: bool = True,
     ) -> None:
-        self._url = url
+        self._db = PgConnection(url, wait=wait)
         #: The URL without its password: what messages and reprs show.
-        self.location = redact_url(url)
+        self.location = self._db.location
         self.lease = lease
-        self._wait = wait
         self.host = host_identity()
         self.pid = os.getpid()
         self.token = uuid.uuid4().hex
         #: When every row this handle holds was last known to be leased (time.time()).
         self.renewed_at = time.time()
-        self._lock = threading.Lock()
-        self._conn: Any = None
-        self._retry_at = 0.0
+        # The rows this handle holds, and those another process took over from it (found
+        # by a renewal that came too late): never sent, whatever the lease clock says.
+        self._held: set[str] = set()
+        self._lost: set[str] = set()
+        self._ids_lock = threading.Lock()
+        self.run = self._db.run
         self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
         if create:
-            self.run(self._create)
+            self.run(self._db.ensure_tables)
 
     def __repr__(self) -> str:
         return f"PostgresOutbox({self.location!r})"
-
-    # -- the connection -----------------------------------------------------------------
-
-    def _connect(self) -> Any:
-        if psycopg is None:
-            raise OutboxError(
-                "a postgresql:// outbox needs psycopg: pip install 'affy_middleware[postgres]'"
-            )
-        if time.monotonic() < self._retry_at:
-            raise OutboxError(f"PostgreSQL at {self.location} is unreachable (retrying soon)")
-        try:
-            return psycopg.connect(
-                self._url,
-                autocommit=True,
-                connect_timeout=max(2, int(self._wait)),  # libpq's minimum is 2 s
-                options=f"-c statement_timeout={int(self._wait * 1000)}",
-                application_name="affy_middleware",
-            )
-        except psycopg.Error as exc:
-            self._retry_at = time.monotonic() + RECONNECT_INTERVAL
-            raise OutboxError(
-                f"cannot reach PostgreSQL at {self.location}: {scrub(str(exc), self._url)}"
-            ) from None
-
-    def run(self, work: Callable[[Any], R]) -> R:
-        """``work(connection)`` under the lock; driver errors become OutboxError."""
-        if not self._lock.acquire(timeout=self._wait):
-            raise OutboxError(f"PostgreSQL at {self.location}: busy for {self._wait} s")
-        try:
-            if self._conn is None or self._conn.closed:
-                self._conn = self._connect()
-            try:
-                return work(self._conn)
-            except psycopg.Error as exc:
-                if self._conn.closed or isinstance(exc, psycopg.OperationalError):
-                    with contextlib.suppress(psycopg.Error):
-                        self._conn.close()
-                    self._conn = None  # reconnect next time
-                raise OutboxError(
-                    f"PostgreSQL at {self.location}: {scrub(str(exc), self._url)}"
-                ) from None
-        finally:
-            self._lock.release()
-
-    def _create(self, conn: Any) -> None:
-        exists = conn.execute(
-            "SELECT to_regclass('affy_outbox') IS NOT NULL"
-            " AND to_regclass('affy_outbox_dead') IS NOT NULL"
-        ).fetchone()[0]
-        if not exists:
-            self.create_tables(conn)
-
-    def create_tables(self, conn: Any) -> None:
-        """Create the tables if missing (``affy outbox init``); OutboxError if we may not."""
-        try:
-            with conn.transaction():
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_SCHEMA_LOCK,))
-                conn.execute(PG_SCHEMA)
-        except psycopg.Error as exc:
-            raise OutboxError(
-                f"the outbox tables are missing in {self.location} and cannot be created"
-                f" ({scrub(str(exc), self._url)}): run `affy outbox init`, or apply"
-                " `affy outbox init --sql` as the database owner"
-            ) from None
 
     # -- writing ------------------------------------------------------------------------
 
@@ -190,17 +111,21 @@ class PostgresOutbox(Outbox):
                 (*row, *owner, lease),
             )
         )
+        if claimed:
+            self._hold([event.event_id])
 
     def delete(self, event_id: str) -> None:
         """AFFY accepted the event: forget it."""
         self.run(
             lambda conn: conn.execute("DELETE FROM affy_outbox WHERE event_id = %s", (event_id,))
         )
+        self._forget([event_id])
 
     def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
         """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
         params = {"id": event_id, "reason": reason, "answer": answer}
         self.run(lambda conn: conn.execute(_BURY, params))
+        self._forget([event_id])
 
     def release(self, event_ids: Iterable[str]) -> None:
         """Give rows back (at shutdown) so that another process may claim them at once."""
@@ -214,23 +139,42 @@ class PostgresOutbox(Outbox):
                     (ids, self.token),
                 )
             )
+            self._forget(ids)
+
+    def _hold(self, ids: Iterable[str]) -> None:
+        with self._ids_lock:
+            self._held.update(ids)
+
+    def _forget(self, ids: Iterable[str]) -> None:
+        with self._ids_lock:
+            self._held.difference_update(ids)
+            self._lost.difference_update(ids)
+
+    # -- leases -------------------------------------------------------------------------
 
     def renew(self) -> int:
-        """Extend the lease of every row this process holds; how many."""
+        """Extend the lease of every row this process holds; how many. A row we held
+        that is no longer ours was taken over while we were late: marked lost."""
         now = time.time()
-        n: int = self.run(
-            lambda conn: (
-                conn.execute(
+        renewed = self.run(
+            lambda conn: {
+                event_id
+                for (event_id,) in conn.execute(
                     "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
-                    " WHERE owner_token = %s",
+                    " WHERE owner_token = %s RETURNING event_id",
                     (self.lease, self.token),
-                ).rowcount
-            )
+                )
+            }
         )
-        self.renewed_at = now
-        return n
+        with self._ids_lock:
+            self._lost.update(self._held - renewed)
+            self._held &= renewed
+            self.renewed_at = now
+        return len(renewed)
 
     def holds(self, event_id: str) -> bool:
+        if event_id in self._lost:
+            return False
         if time.time() < self.renewed_at + self.lease * 0.75:
             return True  # our leases are surely valid: no round trip per send
         try:  # our renewal ran late (a frozen process): is the row still ours?
@@ -246,6 +190,9 @@ class PostgresOutbox(Outbox):
             )
         except OutboxError:
             return True  # cannot tell: sending twice is safer than never (AFFY dedupes)
+        if not held:
+            with self._ids_lock:
+                self._lost.add(event_id)
         return held
 
     # -- claiming -----------------------------------------------------------------------
@@ -262,6 +209,7 @@ class PostgresOutbox(Outbox):
                 events.append(Event.from_record(bytes(record)))
             except (ValueError, KeyError, TypeError):
                 self.bury(event_id, "malformed")
+        self._hold(e.event_id for e in events)
         return events
 
     def _claim(self, conn: Any, limit: int) -> list[tuple[int, str, bytes]]:
@@ -291,8 +239,4 @@ class PostgresOutbox(Outbox):
         return n
 
     def close(self) -> None:
-        with self._lock:
-            if self._conn is not None:
-                with contextlib.suppress(Exception):
-                    self._conn.close()
-                self._conn = None
+        self._db.close()
