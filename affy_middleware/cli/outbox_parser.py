@@ -6,6 +6,7 @@ import argparse
 import textwrap
 from typing import Any
 
+from ..delivery.outbox import DEFAULT_LEASE
 from ..delivery.outbox.admin import parse_age
 
 __all__ = ["add_outbox_commands"]
@@ -21,6 +22,16 @@ def _age(text: str) -> float:
         return parse_age(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _lease(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not 0.5 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be 0.5 to 3600 seconds, got {text!r}")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -44,6 +55,14 @@ def add_outbox_commands(commands: Any, conn: argparse.ArgumentParser, formatter:
         formatter_class=formatter,
     )
     relay.add_argument("--verbose", action="store_true", help="debug logs and progress lines")
+    relay.add_argument(
+        "--lease",
+        type=_lease,
+        default=DEFAULT_LEASE,
+        metavar="SECONDS",
+        help=f"how long a claim holds if this relay stops renewing it (frozen, cut off): "
+        f"then another takes its rows over (default {DEFAULT_LEASE:g})",
+    )
 
     outbox = commands.add_parser(
         "outbox",

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         stop.set()
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
-    backend = make_backend(settings)
+    backend = make_backend(settings, outbox_lease=args.lease)
     try:
         backend.start()  # claims at once: rows wait for no new traffic
         print(f"affy relay: relaying {location} to {settings.api_url}", file=sys.stderr)
