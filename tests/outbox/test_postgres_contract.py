@@ -200,3 +200,34 @@ def test_a_late_renewal_does_not_win_back_rows_taken_over(
     assert sorted(ids(taken)) == sorted(ids(rows))
     assert a.renew() == 0  # a wakes up: its keeper renews first, and finds nothing
     assert not a.holds(rows[0].event_id) and not a.holds(rows[1].event_id)
+
+
+FORK = """
+import gc, os, sys
+from affy_middleware._wire import Event
+from affy_middleware.delivery.outbox.postgres import PostgresOutbox
+outbox = PostgresOutbox(sys.argv[1])
+outbox.put(Event(kind="click", body={}), claimed=False)
+session = lambda: outbox.run(lambda conn: conn.info.backend_pid)
+parent = session()
+pid = os.fork()
+if pid == 0:  # the child: uses the inherited handle, then drops it
+    outbox.put(Event(kind="click", body={}), claimed=False)
+    print("child", session() != parent, flush=True)  # a session of its own
+    del outbox
+    gc.collect()
+    os._exit(0)
+os.waitpid(pid, 0)
+print("parent", outbox.count(), session() == parent, flush=True)  # ours still works
+"""
+
+
+def test_a_forked_child_does_not_close_the_parents_session(pg_url: str) -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", FORK, pg_url], capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["child", "True", "parent", "2", "True"], done.stderr

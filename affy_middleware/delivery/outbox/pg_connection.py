@@ -9,6 +9,7 @@ thread waits for the shared connection at most ``wait`` seconds.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -45,6 +46,7 @@ class PgConnection:
         self._lock = threading.Lock()
         self._conn: Any = None
         self._retry_at = 0.0
+        self._pid = os.getpid()
 
     def __repr__(self) -> str:
         return f"PgConnection({self.location!r})"
@@ -72,6 +74,11 @@ class PgConnection:
 
     def run(self, work: Callable[[Any], R]) -> R:
         """``work(connection)`` under the lock; driver errors become OutboxError."""
+        if self._pid != os.getpid():
+            # Forked (uWSGI may skip at-fork hooks): the inherited connection is the
+            # parent's session, and the lock may have been held at the fork. Both anew;
+            # psycopg itself never closes a connection in a process that did not open it.
+            self._conn, self._lock, self._pid = None, threading.Lock(), os.getpid()
         if not self._lock.acquire(timeout=self._wait):
             raise OutboxError(f"PostgreSQL at {self.location}: busy for {self._wait} s")
         try:
@@ -113,8 +120,12 @@ class PgConnection:
             self.create_tables(conn)
 
     def close(self) -> None:
+        if self._pid != os.getpid():
+            self._conn = None  # the parent's: not ours to close
+            return
         with self._lock:
             if self._conn is not None:
                 with contextlib.suppress(Exception):
                     self._conn.close()
                 self._conn = None
+
