@@ -231,3 +231,31 @@ def test_a_forked_child_does_not_close_the_parents_session(pg_url: str) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["child", "True", "parent", "2", "True"], done.stderr
+
+
+def test_a_lead_written_while_its_click_is_elsewhere_waits_its_turn(
+    pg_url: str, handles: list[PostgresOutbox]
+) -> None:
+    a, b = handle(handles, pg_url), handle(handles, pg_url)
+    click, registration = event("visit", 1), event("visit", 2, "registration")
+    payment = event("visit", 3, "payment")
+    a.put(click, claimed=True)  # host a landed the visitor; AFFY was slow
+    b.put(registration, claimed=True)  # host b signs them up: not b's to send yet
+    assert a.holds(click.event_id) and not b.holds(registration.event_id)
+    a.put(payment, claimed=True)  # a's own later step waits behind b's row too
+    assert not a.holds(payment.event_id)
+    assert a.claim(10) == [] and b.claim(10) == []
+    a.delete(click.event_id)
+    assert ids(b.claim(10)) == [registration.event_id] and b.holds(registration.event_id)
+    b.delete(registration.event_id)
+    assert ids(a.claim(10)) == [payment.event_id]
+
+
+def test_one_process_keeps_its_own_visit_in_memory(
+    pg_url: str, handles: list[PostgresOutbox]
+) -> None:
+    a = handle(handles, pg_url)
+    steps = [event("visit", 1), event("visit", 2, "registration"), event(None, 3)]
+    for step in steps:
+        a.put(step, claimed=True)
+    assert all(a.holds(step.event_id) for step in steps)  # its memory keeps the order

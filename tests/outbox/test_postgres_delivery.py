@@ -4,13 +4,14 @@ and PostgreSQL going away at run time: the request never sees it."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Iterator
 
 import psycopg
 import pytest
 from _postgres import PASSWORD
 
-from affy_middleware._wire import Event, click_body, lead_value, payment_body
+from affy_middleware._wire import Event, click_body, lead_value, payment_body, registration_body
 from affy_middleware.delivery import Backend, make_backend
 from affy_middleware.sandbox import SandboxServer
 
@@ -82,3 +83,27 @@ def test_postgres_going_away_falls_back_to_memory_without_the_password(
     assert backend.stats()["spool_errors"] >= 1
     assert PASSWORD not in caplog.text
     assert any("***" in r.getMessage() for r in caplog.records)
+
+
+def test_a_lead_waits_in_the_outbox_while_another_process_holds_its_click(
+    sandbox: SandboxServer, pg_url: str, backends: list[Backend]
+) -> None:
+    # Two backends on one outbox stand for two web processes; a cannot reach AFFY.
+    a = make_backend(sandbox.settings(outbox_url=pg_url, api_url="http://127.0.0.1:9"))
+    b = make_backend(sandbox.settings(outbox_url=pg_url))
+    backends += [a, b]
+    click = journey(7)[0]
+    signup = Event(
+        kind="registration",
+        body=registration_body(click_id="c7", email="u7@example.com"),
+        order_key="pgsess7",
+    )
+    assert a.submit(click) and b.submit(signup)
+    assert b.flush(5)  # b hands its row back to the outbox: not its turn
+    assert b.stats()["handed_over"] == 1 and sandbox.events() == []
+    a.close(0.5)  # a stops, giving its click back: b's relay takes the visit over
+    deadline = time.monotonic() + 15
+    while len(sandbox.events()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)  # b's lease keeper claims about once a second
+    assert [e["kind"] for e in sandbox.events()] == ["click", "registration"]
+    assert [r for r in sandbox.requests() if r["status"] == 404] == []

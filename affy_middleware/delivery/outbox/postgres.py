@@ -44,6 +44,22 @@ UPDATE affy_outbox AS o
 RETURNING o.seq, o.event_id, o.record
 """
 
+_PUT = """
+WITH head AS (
+  SELECT %(claim)s AND NOT EXISTS (
+    SELECT 1 FROM affy_outbox AS e WHERE e.order_key = %(key)s
+       AND e.owner_token IS DISTINCT FROM %(token)s) AS mine)
+INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at,
+                         owner_host, owner_pid, owner_token, lease_until)
+SELECT %(id)s, %(key)s, %(kind)s, %(record)s, %(created)s,
+       CASE WHEN mine THEN %(host)s END, CASE WHEN mine THEN %(pid)s::int END,
+       CASE WHEN mine THEN %(token)s END,
+       CASE WHEN mine THEN now() + make_interval(secs => %(lease)s) ELSE '-infinity' END
+  FROM head
+ON CONFLICT (event_id) DO NOTHING
+RETURNING owner_token IS NOT NULL
+"""
+
 _BURY = """
 WITH moved AS (DELETE FROM affy_outbox WHERE event_id = %(id)s
                RETURNING event_id, order_key, kind, record, created_at)
@@ -97,21 +113,24 @@ class PostgresOutbox(Outbox):
 
     def put(self, event: Event, *, claimed: bool) -> None:
         """Store an event; ``claimed`` rows are leased to this process (it holds them in
-        memory), unclaimed ones wait for whoever has room."""
-        lease = self.lease if claimed else None
-        row = (event.event_id, event.order_key, event.kind, event.to_record(), event.created_at)
-        owner = (self.host, self.pid, self.token) if claimed else (None, None, None)
-        self.run(
-            lambda conn: conn.execute(
-                "INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at,"
-                " owner_host, owner_pid, owner_token, lease_until)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s,"
-                " coalesce(now() + make_interval(secs => %s), '-infinity'))"
-                " ON CONFLICT (event_id) DO NOTHING",
-                (*row, *owner, lease),
-            )
-        )
-        if claimed:
+        memory), unclaimed ones wait for whoever has room. A ``claimed`` row whose visit
+        has an earlier row another process holds or nobody holds yet is stored unclaimed
+        instead (``holds`` then says False): it waits for its turn in the outbox, so a
+        lead never overtakes its click across processes."""
+        params = {
+            "id": event.event_id,
+            "key": event.order_key,
+            "kind": event.kind,
+            "record": event.to_record(),
+            "created": event.created_at,
+            "claim": claimed,
+            "host": self.host,
+            "pid": self.pid,
+            "token": self.token,
+            "lease": self.lease,
+        }
+        mine = self.run(lambda conn: conn.execute(_PUT, params).fetchone())
+        if mine is not None and mine[0]:
             self._hold([event.event_id])
 
     def delete(self, event_id: str) -> None:
@@ -173,8 +192,8 @@ class PostgresOutbox(Outbox):
         return len(renewed)
 
     def holds(self, event_id: str) -> bool:
-        if event_id in self._lost:
-            return False
+        if event_id in self._lost or event_id not in self._held:
+            return False  # taken over, or never ours (waiting for its visit's turn)
         if time.time() < self.renewed_at + self.lease * 0.75:
             return True  # our leases are surely valid: no round trip per send
         try:  # our renewal ran late (a frozen process): is the row still ours?
