@@ -235,3 +235,18 @@ def test_a_frozen_relay_loses_its_claim_and_does_not_send_it_when_resumed(
     twice = [key for key, n in sent.items() if n > 1]
     assert len(twice) <= 1 and max(sent.values()) <= 2
     assert len(sandbox.events()) == len(written)
+
+
+def test_a_relay_claims_again_as_soon_as_it_has_room(
+    sandbox: SandboxServer, pg_url: str, procs: Procs
+) -> None:
+    written = journeys("b", 100)[::2]  # 100 clicks, 100 visits: all claimable at once
+    write(pg_url, written)
+    env = relay_env(sandbox, pg_url, AFFY_MAX_IN_FLIGHT="4", AFFY_QUEUE_SIZE="8")
+    relay, _ = procs.start([*COMMAND, "relay"], env)
+    # Claiming 8 rows once a second would take 12 s or more; refilling when memory is
+    # half empty takes a fraction of that.
+    wait_for(lambda: len(sandbox.events()) >= len(written), 8, "the backlog drained")
+    with_signal(relay, signal.SIGTERM)
+    assert relay.wait(10) == 0
+    assert set(posts_by_key(sandbox).values()) == {1}
