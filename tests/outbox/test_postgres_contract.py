@@ -259,3 +259,11 @@ def test_one_process_keeps_its_own_visit_in_memory(
     for step in steps:
         a.put(step, claimed=True)
     assert all(a.holds(step.event_id) for step in steps)  # its memory keeps the order
+
+
+def test_every_statement_is_bounded_in_time(pg_url: str, handles: list[PostgresOutbox]) -> None:
+    a = handle(handles, pg_url, wait=0.5)
+    assert a.run(lambda conn: conn.execute("SHOW statement_timeout").fetchone()) == ("500ms",)
+    with pytest.raises(OutboxError, match="statement timeout"):
+        a.run(lambda conn: conn.execute("SELECT pg_sleep(5)"))
+    assert a.count() == 0  # and the handle works on

@@ -59,13 +59,21 @@ class PgConnection:
         if time.monotonic() < self._retry_at:
             raise OutboxError(f"PostgreSQL at {self.location} is unreachable (retrying soon)")
         try:
-            return psycopg.connect(
+            conn = psycopg.connect(
                 self._url,
                 autocommit=True,
                 connect_timeout=max(2, int(self._wait)),  # libpq's minimum is 2 s
-                options=f"-c statement_timeout={int(self._wait * 1000)}",
                 application_name="affy_middleware",
             )
+            try:  # a SET, not a startup option: poolers (PgBouncer) refuse those
+                conn.execute(
+                    "SELECT set_config('statement_timeout', %s, false)",
+                    (f"{int(self._wait * 1000)}ms",),
+                )
+            except BaseException:
+                conn.close()
+                raise
+            return conn
         except psycopg.Error as exc:
             self._retry_at = time.monotonic() + RECONNECT_INTERVAL
             raise OutboxError(
