@@ -4,8 +4,12 @@ under ``CI=true`` that is a failure (``.ci/run`` installs them)."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
+import sys
 from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
 from _postgres import PostgresServer, find_binaries
@@ -39,3 +43,19 @@ def postgres_server() -> Iterator[PostgresServer]:
 def pg_url(postgres_server: PostgresServer) -> str:
     """The URL (with its password) of a fresh, empty database."""
     return postgres_server.create_db()
+
+
+def _fleet_fixtures() -> Any:
+    """The shop under real servers and the visitors walking it, from tests/fleet/ (one
+    definition of the fleet for both suites)."""
+    path = Path(__file__).resolve().parent.parent / "fleet" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("_fleet_fixtures", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up
+    spec.loader.exec_module(module)
+    return module
+
+
+_fleet = _fleet_fixtures()
+serve_shop, fleet, affy = _fleet.serve_shop, _fleet.fleet, _fleet.affy
