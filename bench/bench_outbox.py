@@ -1,7 +1,8 @@
 """Outbox benchmarks: what an outbox adds to the request, and how fast relays drain it.
 
-    .venv/bin/python bench/bench_outbox.py                  # both sections (~1 minute)
-    .venv/bin/python bench/bench_outbox.py enqueue relays
+    .venv/bin/python bench/bench_outbox.py                  # everything (~3 minutes)
+    .venv/bin/python bench/bench_outbox.py enqueue relays backlog
+    AFFY_BENCH_BACKLOG=20000 bench/bench_outbox.py backlog  # a smaller backlog
     AFFY_BENCH_PG_URL=postgresql://... bench/bench_outbox.py  # an existing server
 
 Without ``AFFY_BENCH_PG_URL`` a throwaway PostgreSQL is started from Debian's binaries
@@ -21,9 +22,11 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from bench_delivery import Sandbox, blocked_sender, click, per_call_ns, sandbox_process, us
 
+from affy_middleware._wire import Event
 from affy_middleware.delivery import make_backend
 from affy_middleware.delivery.outbox.postgres import PostgresOutbox
 
@@ -147,7 +150,63 @@ def bench_relays(sb: Sandbox, url: str) -> None:
     print(f"2 relays / 1 relay: {rates[2] / rates[1]:.2f} (target >= 1.7)")
 
 
-SECTIONS = {"enqueue": bench_enqueue, "relays": bench_relays}
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_backlog(sb: Sandbox, url: str) -> None:
+    rows = int(os.environ.get("AFFY_BENCH_BACKLOG", "100000"))
+    print(f"\n## backlog drain: {rows} rows left by an outage, 2 relays, AFFY without delay")
+    fresh(url)
+    sb.reset()
+    outbox = PostgresOutbox(url)
+    batch = 5000
+    for start in range(0, rows, batch):  # one COPY per batch: filling is not the point
+        chunk = [click(20_000_000 + i) for i in range(start, min(rows, start + batch))]
+
+        def copy(conn: Any, chunk: list[Event] = chunk) -> None:
+            with conn.cursor().copy(
+                "COPY affy_outbox (event_id, order_key, kind, record, created_at) FROM STDIN"
+            ) as out:
+                for e in chunk:
+                    out.write_row((e.event_id, e.order_key, e.kind, e.to_record(), e.created_at))
+
+        outbox.run(copy)
+    outbox.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
+    env.update(
+        AFFY_OUTBOX_URL=url, AFFY_CLIENT_ID="1", AFFY_API_KEY="bench-key", AFFY_API_URL=sb.url
+    )
+    command = [str(AFFY)] if AFFY.exists() else [sys.executable, "-m", "affy_middleware.cli"]
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen([*command, "relay"], env=env, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    peaks = [0.0, 0.0]
+    try:
+        deadline = started + 900
+        while sb.stats().get("events", 0) < rows and time.monotonic() < deadline:
+            time.sleep(0.5)
+            peaks = [max(p, peak_rss_mb(proc.pid)) for p, proc in zip(peaks, procs, strict=True)]
+        elapsed = time.monotonic() - started
+        delivered = sb.stats().get("events", 0)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+    print(
+        f"{delivered} of {rows} delivered in {elapsed:.0f} s = {delivered / elapsed:.0f}/s;"
+        f" relay peak RSS {peaks[0]:.0f} MB and {peaks[1]:.0f} MB"
+    )
+
+
+SECTIONS = {"enqueue": bench_enqueue, "relays": bench_relays, "backlog": bench_backlog}
 
 
 def main(argv: list[str]) -> None:
