@@ -1,4 +1,4 @@
-"""The PostgreSQL outbox's tables, and its URL shown without the password.
+"""The PostgreSQL outbox's tables and statements, and its URL without the password.
 
 The tables are created on first use when missing; teams whose app user may not create
 tables run ``affy outbox init`` (or apply ``affy outbox init --sql``) once as an owner.
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["PG_SCHEMA", "SCHEMES", "is_postgres_url", "redact_url", "scrub"]
+__all__ = ["BURY", "CLAIM", "PG_SCHEMA", "PUT", "SCHEMES", "is_postgres_url", "redact_url", "scrub"]
 
 #: URL schemes that name a PostgreSQL outbox.
 SCHEMES = ("postgresql://", "postgres://")
@@ -41,6 +41,53 @@ CREATE TABLE IF NOT EXISTS affy_outbox_dead (
     answer TEXT,
     buried_at TIMESTAMPTZ NOT NULL DEFAULT now()
 );
+"""
+
+
+#: Lease up to ``limit`` rows nobody holds (or a dead local process held), each the
+#: oldest row of its visit; SKIP LOCKED lets relays claim side by side without waiting.
+CLAIM = """
+UPDATE affy_outbox AS o
+   SET owner_host = %(host)s, owner_pid = %(pid)s, owner_token = %(token)s,
+       lease_until = now() + make_interval(secs => %(lease)s)
+  FROM (SELECT c.seq FROM affy_outbox AS c
+         WHERE (c.owner_token IS NULL OR c.lease_until < now()
+                OR (c.owner_host = %(host)s AND c.owner_pid = ANY(%(dead)s)))
+           AND c.owner_token IS DISTINCT FROM %(token)s
+           AND (c.order_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM affy_outbox AS e
+                 WHERE e.order_key = c.order_key AND e.seq < c.seq))
+         ORDER BY c.seq LIMIT %(limit)s
+         FOR UPDATE SKIP LOCKED) AS pick
+ WHERE o.seq = pick.seq
+RETURNING o.seq, o.event_id, o.record
+"""
+
+#: Store an event, leased to the writer only when no earlier row of its visit is held
+#: elsewhere or waiting (then it waits its turn in the outbox).
+PUT = """
+WITH head AS (
+  SELECT %(claim)s AND NOT EXISTS (
+    SELECT 1 FROM affy_outbox AS e WHERE e.order_key = %(key)s
+       AND e.owner_token IS DISTINCT FROM %(token)s) AS mine)
+INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at,
+                         owner_host, owner_pid, owner_token, lease_until)
+SELECT %(id)s, %(key)s, %(kind)s, %(record)s, %(created)s,
+       CASE WHEN mine THEN %(host)s END, CASE WHEN mine THEN %(pid)s::int END,
+       CASE WHEN mine THEN %(token)s END,
+       CASE WHEN mine THEN now() + make_interval(secs => %(lease)s) ELSE '-infinity' END
+  FROM head
+ON CONFLICT (event_id) DO NOTHING
+RETURNING owner_token IS NOT NULL
+"""
+
+#: Move a row to the dead letters, with the reason and AFFY's answer.
+BURY = """
+WITH moved AS (DELETE FROM affy_outbox WHERE event_id = %(id)s
+               RETURNING event_id, order_key, kind, record, created_at)
+INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at, reason, answer)
+SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s FROM moved
+ON CONFLICT (event_id) DO NOTHING
 """
 
 

@@ -24,49 +24,9 @@ from ..._wire import Event
 from . import DEFAULT_LEASE, Outbox, OutboxError
 from .owners import host_identity, pid_alive
 from .pg_connection import DEFAULT_WAIT, PgConnection
+from .pg_schema import BURY, CLAIM, PUT
 
 __all__ = ["PostgresOutbox"]
-
-_CLAIM = """
-UPDATE affy_outbox AS o
-   SET owner_host = %(host)s, owner_pid = %(pid)s, owner_token = %(token)s,
-       lease_until = now() + make_interval(secs => %(lease)s)
-  FROM (SELECT c.seq FROM affy_outbox AS c
-         WHERE (c.owner_token IS NULL OR c.lease_until < now()
-                OR (c.owner_host = %(host)s AND c.owner_pid = ANY(%(dead)s)))
-           AND c.owner_token IS DISTINCT FROM %(token)s
-           AND (c.order_key IS NULL OR NOT EXISTS (
-                SELECT 1 FROM affy_outbox AS e
-                 WHERE e.order_key = c.order_key AND e.seq < c.seq))
-         ORDER BY c.seq LIMIT %(limit)s
-         FOR UPDATE SKIP LOCKED) AS pick
- WHERE o.seq = pick.seq
-RETURNING o.seq, o.event_id, o.record
-"""
-
-_PUT = """
-WITH head AS (
-  SELECT %(claim)s AND NOT EXISTS (
-    SELECT 1 FROM affy_outbox AS e WHERE e.order_key = %(key)s
-       AND e.owner_token IS DISTINCT FROM %(token)s) AS mine)
-INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at,
-                         owner_host, owner_pid, owner_token, lease_until)
-SELECT %(id)s, %(key)s, %(kind)s, %(record)s, %(created)s,
-       CASE WHEN mine THEN %(host)s END, CASE WHEN mine THEN %(pid)s::int END,
-       CASE WHEN mine THEN %(token)s END,
-       CASE WHEN mine THEN now() + make_interval(secs => %(lease)s) ELSE '-infinity' END
-  FROM head
-ON CONFLICT (event_id) DO NOTHING
-RETURNING owner_token IS NOT NULL
-"""
-
-_BURY = """
-WITH moved AS (DELETE FROM affy_outbox WHERE event_id = %(id)s
-               RETURNING event_id, order_key, kind, record, created_at)
-INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at, reason, answer)
-SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s FROM moved
-ON CONFLICT (event_id) DO NOTHING
-"""
 
 
 class PostgresOutbox(Outbox):
@@ -129,7 +89,7 @@ class PostgresOutbox(Outbox):
             "token": self.token,
             "lease": self.lease,
         }
-        mine = self.run(lambda conn: conn.execute(_PUT, params).fetchone())
+        mine = self.run(lambda conn: conn.execute(PUT, params).fetchone())
         if mine is not None and mine[0]:
             self._hold([event.event_id])
 
@@ -143,7 +103,7 @@ class PostgresOutbox(Outbox):
     def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
         """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
         params = {"id": event_id, "reason": reason, "answer": answer}
-        self.run(lambda conn: conn.execute(_BURY, params))
+        self.run(lambda conn: conn.execute(BURY, params))
         self._forget([event_id])
 
     def release(self, event_ids: Iterable[str]) -> None:
@@ -246,7 +206,7 @@ class PostgresOutbox(Outbox):
             "dead": dead,
             "limit": limit,
         }
-        return list(conn.execute(_CLAIM, params).fetchall())
+        return list(conn.execute(CLAIM, params).fetchall())
 
     # -- reading ------------------------------------------------------------------------
 
