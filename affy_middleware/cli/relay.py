@@ -13,7 +13,6 @@ import argparse
 import logging
 import signal
 import sys
-import threading
 import time
 from types import FrameType
 
@@ -63,10 +62,12 @@ def run(args: argparse.Namespace) -> int:
         format="%(asctime)s %(levelname)s %(message)s",
         stream=sys.stderr,
     )
-    stop = threading.Event()
+    # A plain flag: the handler runs in the main thread, possibly inside a wait on a
+    # lock it would need (threading.Event.set from a handler can deadlock its wait).
+    stop: list[int] = []
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
-        stop.set()
+        stop.append(signum)
 
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGTERM, signal.SIGINT)}
     backend = make_backend(settings, outbox_lease=args.lease)
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"affy relay: relaying {location} to {settings.api_url}", file=sys.stderr)
         sys.stderr.flush()
         next_report = time.monotonic() + _REPORT_EVERY
-        while not stop.wait(_TICK):  # a short tick: Event.wait and signals mix badly
+        while not stop:
+            time.sleep(_TICK)
             if args.verbose and time.monotonic() >= next_report:
                 _report(backend.stats())
                 next_report = time.monotonic() + _REPORT_EVERY
