@@ -95,6 +95,9 @@ class Settings:
     delivery: DeliveryMode = "thread"
     #: A SQLite file that keeps events until AFFY accepted them (``AFFY_SPOOL_PATH``).
     spool_path: str | None = None
+    #: The outbox (``AFFY_OUTBOX_URL``): ``sqlite:///path`` (the same as ``spool_path``)
+    #: or ``postgresql://user:password@host/db`` for a fleet. Its password is a secret.
+    outbox_url: str | None = field(default=None, repr=False)
     #: Flask: wait (bounded by ``flush_timeout``) for the request's events after each
     #: request (``AFFY_FLUSH_ON_TEARDOWN``). ``None``: only when ``delivery`` is ``sync``.
     flush_on_teardown: bool | None = None

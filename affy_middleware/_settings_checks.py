@@ -79,6 +79,35 @@ def validate(settings: Settings, *, example_url: str) -> None:
         _fail("delivery", f"must be thread, sync or off, got {s.delivery!r}")
     if s.spool_path is not None and (not isinstance(s.spool_path, str) or not s.spool_path):
         _fail("spool_path", "must be a file path")
+    _validate_outbox(s)
+
+
+def _validate_outbox(s: Settings) -> None:
+    """``outbox_url``: sqlite:///path (then ``spool_path`` is that path) or postgresql://.
+    The URL is never echoed: it may carry a password."""
+    url = s.outbox_url
+    if url is None:
+        return
+    if not isinstance(url, str):
+        _fail("outbox_url", "must be a sqlite:///path or postgresql://... URL")
+    if url.startswith("sqlite:///"):
+        # As SQLAlchemy reads it: sqlite:///app.db is relative, sqlite:////var/app.db not.
+        path = url[len("sqlite:///") :]
+        if not path:
+            _fail("outbox_url", "names no file: use sqlite:////var/lib/app/affy.sqlite")
+        if s.spool_path is not None and s.spool_path != path:
+            _fail("outbox_url", f"names {path!r} but AFFY_SPOOL_PATH names {s.spool_path!r}")
+        _set(s, "spool_path", path)
+    elif url.startswith(("postgresql://", "postgres://")):
+        if s.spool_path is not None:
+            _fail("outbox_url", "names PostgreSQL and AFFY_SPOOL_PATH a SQLite file: set one")
+        try:
+            urlsplit(url).port  # noqa: B018 (parsing it is the check)
+        except ValueError:
+            _fail("outbox_url", "is not a valid postgresql:// URL (bad port?)")
+    else:
+        scheme = url.split("://", 1)[0] if "://" in url else "no scheme"
+        _fail("outbox_url", f"must start with sqlite:/// or postgresql:// (got {scheme})")
 
 
 def _validate_names(s: Settings) -> None:

@@ -109,6 +109,7 @@ OPTIONS: Final[dict[str, Callable[[str, str], Any]]] = {
     "click_wait": _parse_float,
     "delivery": lambda var, raw: raw.strip().lower(),
     "spool_path": _optional_str,
+    "outbox_url": _optional_str,
     "flush_on_teardown": _parse_flush_on_teardown,
 }
 

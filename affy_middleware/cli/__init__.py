@@ -1,4 +1,5 @@
-"""The ``affy`` command: ``affy sandbox``, ``affy status``, ``affy doctor``, ``affy send-test``.
+"""The ``affy`` command: ``affy sandbox``, ``status``, ``doctor``, ``send-test``, ``relay``
+and ``outbox``.
 
 Settings come from the ``AFFY_*`` environment variables; ``--api-url``, ``--client-id``,
 ``--api-key`` and ``--timeout`` override them. The API key is never printed. Exit codes:
@@ -11,7 +12,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from . import doctor, sandbox, send_test, status
+from . import doctor, outbox, relay, sandbox, send_test, status
 from .output import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE
 from .parser import build_parser
 
@@ -21,6 +22,8 @@ _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
     "status": status.run,
     "doctor": doctor.run,
     "send-test": send_test.run,
+    "relay": relay.run,
+    "outbox": outbox.run,
 }
 
 

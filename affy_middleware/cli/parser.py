@@ -10,6 +10,7 @@ from typing import NoReturn
 from .. import __version__
 from .._settings import DEFAULT_API_URL
 from . import arguments
+from .outbox_parser import add_outbox_commands
 from .output import EXIT_USAGE
 
 __all__ = ["build_parser", "EXIT_CODES_HELP"]
@@ -172,4 +173,5 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait for delivery, 0 to not wait (default 15)",
     )
+    add_outbox_commands(commands, conn, formatter)
     return parser

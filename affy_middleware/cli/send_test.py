@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     # The pipeline a web app uses, switched on even where this environment switches it off,
     # and without the app's spool (its leftover rows are not ours to send).
     delivery = "sync" if settings.delivery == "sync" else "thread"
-    settings = settings.replace(enabled=True, delivery=delivery, spool_path=None)
+    settings = settings.replace(enabled=True, delivery=delivery, spool_path=None, outbox_url=None)
     test = _SendTest(args, settings, client_id)
     if test.human:
         print(f"affy send-test: {settings.api_url} (client id {client_id})")

@@ -155,6 +155,8 @@ class Relay:
                         queue.push(Item(event, estimate_size(event), True))
                     if overflow and len(events) < room:
                         queue.overflow = False
+                    elif len(events) == room:  # maybe more: claim again once half empty
+                        queue.overflow = True
                     start = bool(events) and queue.first_sender()
             if not current:  # shut down meanwhile: for the next process (or start)
                 outbox.release(e.event_id for e in events)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 
 from ..._settings import Settings
 from ..._wire import Event
+from .pg_schema import SCHEMES, redact_url
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -99,6 +100,10 @@ class Outbox(ABC):
 
 def open_outbox(settings: Settings, *, lease: float = DEFAULT_LEASE) -> Outbox | None:
     """The outbox the settings name, or None. Raises OutboxError when it cannot be opened."""
+    if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
+        from .postgres import PostgresOutbox
+
+        return PostgresOutbox(settings.outbox_url, lease=lease)
     if settings.spool_path is None:
         return None
     from .sqlite import SqliteOutbox
@@ -107,5 +112,7 @@ def open_outbox(settings: Settings, *, lease: float = DEFAULT_LEASE) -> Outbox |
 
 
 def outbox_location(settings: Settings) -> str | None:
-    """Where the settings' outbox is, for messages; None when they name none."""
+    """Where the settings' outbox is, for messages (no password); None when none."""
+    if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
+        return redact_url(settings.outbox_url)
     return settings.spool_path

@@ -1,0 +1,136 @@
+"""The PostgreSQL outbox's tables and statements, and its URL without the password.
+
+The tables are created on first use when missing; teams whose app user may not create
+tables run ``affy outbox init`` (or apply ``affy outbox init --sql``) once as an owner.
+Times are the server's (``now()``), so hosts with skewed clocks agree on leases.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+
+__all__ = ["BURY", "CLAIM", "PG_SCHEMA", "PUT", "SCHEMES", "is_postgres_url", "redact_url", "scrub"]
+
+#: URL schemes that name a PostgreSQL outbox.
+SCHEMES = ("postgresql://", "postgres://")
+
+#: Every statement is idempotent: run by whoever opens the outbox first (under an
+#: advisory lock, since concurrent CREATE ... IF NOT EXISTS can still collide).
+PG_SCHEMA = """\
+CREATE TABLE IF NOT EXISTS affy_outbox (
+    seq BIGSERIAL PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    order_key TEXT,
+    kind TEXT NOT NULL,
+    record BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    owner_host TEXT,
+    owner_pid INTEGER,
+    owner_token TEXT,
+    lease_until TIMESTAMPTZ NOT NULL DEFAULT '-infinity'
+);
+CREATE INDEX IF NOT EXISTS affy_outbox_visit ON affy_outbox (order_key, seq);
+CREATE INDEX IF NOT EXISTS affy_outbox_owner ON affy_outbox (owner_token);
+CREATE TABLE IF NOT EXISTS affy_outbox_dead (
+    event_id TEXT PRIMARY KEY,
+    order_key TEXT,
+    kind TEXT NOT NULL,
+    record BYTEA NOT NULL,
+    created_at DOUBLE PRECISION NOT NULL,
+    reason TEXT NOT NULL,
+    answer TEXT,
+    buried_at TIMESTAMPTZ NOT NULL DEFAULT now()
+);
+"""
+
+
+#: Lease up to ``limit`` rows nobody holds (or a dead local process held), each the
+#: oldest row of its visit; SKIP LOCKED lets relays claim side by side without waiting.
+CLAIM = """
+UPDATE affy_outbox AS o
+   SET owner_host = %(host)s, owner_pid = %(pid)s, owner_token = %(token)s,
+       lease_until = now() + make_interval(secs => %(lease)s)
+  FROM (SELECT c.seq FROM affy_outbox AS c
+         WHERE (c.owner_token IS NULL OR c.lease_until < now()
+                OR (c.owner_host = %(host)s AND c.owner_pid = ANY(%(dead)s)))
+           AND c.owner_token IS DISTINCT FROM %(token)s
+           AND (c.order_key IS NULL OR NOT EXISTS (
+                SELECT 1 FROM affy_outbox AS e
+                 WHERE e.order_key = c.order_key AND e.seq < c.seq))
+         ORDER BY c.seq LIMIT %(limit)s
+         FOR UPDATE SKIP LOCKED) AS pick
+ WHERE o.seq = pick.seq
+RETURNING o.seq, o.event_id, o.record
+"""
+
+#: Store an event, leased to the writer only when no earlier row of its visit is held
+#: elsewhere or waiting (then it waits its turn in the outbox).
+PUT = """
+WITH head AS (
+  SELECT %(claim)s AND NOT EXISTS (
+    SELECT 1 FROM affy_outbox AS e WHERE e.order_key = %(key)s
+       AND e.owner_token IS DISTINCT FROM %(token)s) AS mine)
+INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at,
+                         owner_host, owner_pid, owner_token, lease_until)
+SELECT %(id)s, %(key)s, %(kind)s, %(record)s, %(created)s,
+       CASE WHEN mine THEN %(host)s END, CASE WHEN mine THEN %(pid)s::int END,
+       CASE WHEN mine THEN %(token)s END,
+       CASE WHEN mine THEN now() + make_interval(secs => %(lease)s) ELSE '-infinity' END
+  FROM head
+ON CONFLICT (event_id) DO NOTHING
+RETURNING owner_token IS NOT NULL
+"""
+
+#: Move a row to the dead letters, with the reason and AFFY's answer.
+BURY = """
+WITH moved AS (DELETE FROM affy_outbox WHERE event_id = %(id)s
+               RETURNING event_id, order_key, kind, record, created_at)
+INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at, reason, answer)
+SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s FROM moved
+ON CONFLICT (event_id) DO NOTHING
+"""
+
+
+def is_postgres_url(url: str) -> bool:
+    return url.startswith(SCHEMES)
+
+
+def _password(url: str) -> str | None:
+    """The password a URL carries, in its user part or its ``password=`` parameter."""
+    parts = urlsplit(url)
+    if parts.password:
+        return parts.password
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if key == "password" and value:
+            return value
+    return None
+
+
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``: safe for logs, reprs and errors."""
+    try:
+        parts = urlsplit(url)
+        netloc = parts.netloc
+        if parts.password is not None:
+            user, _, host = netloc.rpartition("@")
+            netloc = f"{user.split(':', 1)[0]}:***@{host}"
+        query = urlencode(
+            [
+                (k, "***" if k == "password" else v)
+                for k, v in parse_qsl(parts.query, keep_blank_values=True)
+            ],
+            safe="*",
+        )
+        return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+    except ValueError:  # unparsable (a bad port...): say nothing of it but the scheme
+        return url.split(":", 1)[0] + "://***"
+
+
+def scrub(message: str, url: str) -> str:
+    """A driver's message with the URL's password (and the URL) taken out, if present."""
+    password = _password(url)
+    message = message.replace(url, redact_url(url))
+    if password:  # as written in the URL and as decoded (%40 is @ to the driver)
+        for form in {password, unquote(password)}:
+            message = message.replace(form, "***")
+    return message

@@ -1,0 +1,225 @@
+"""The PostgreSQL outbox (``AFFY_OUTBOX_URL=postgresql://...``): one outbox for a fleet.
+
+Every host writes its events into ``affy_outbox`` and any process relays: it claims due
+rows with ``FOR UPDATE SKIP LOCKED`` and a lease (server time), renews while sending and
+deletes on success. A row is claimable only while it is the oldest row of its visit
+(``order_key``), so a lead is never claimed before its click is delivered, whichever host
+wrote or relays them. Rows of a process that died on this host are claimable at once;
+anyone's, once their lease expires.
+
+Failures never reach a request: every driver error becomes :class:`OutboxError`, with the
+URL's password taken out (``pg_connection.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from ..._wire import Event
+from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
+from .owners import host_identity, pid_alive
+from .pg_connection import DEFAULT_WAIT, PgConnection
+from .pg_schema import BURY, CLAIM, PUT
+from .records import decode_record
+
+__all__ = ["PostgresOutbox"]
+
+
+class PostgresOutbox(Outbox):
+    """One process's handle on the shared outbox. Thread-safe; open a new one after fork::
+
+        outbox = PostgresOutbox("postgresql://app:secret@db/app")
+        outbox.put(event, claimed=False)
+        outbox.claim(10)   # [event], leased to this process
+
+    Raises OutboxError at once when the server cannot be reached or the tables are
+    missing and cannot be created (naming the URL without its password)."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        lease: float = DEFAULT_LEASE,
+        wait: float = DEFAULT_WAIT,
+        create: bool = True,
+    ) -> None:
+        self._db = PgConnection(url, wait=wait)
+        #: The URL without its password: what messages and reprs show.
+        self.location = self._db.location
+        self.lease = lease
+        self.host = host_identity()
+        self.pid = os.getpid()
+        self.token = uuid.uuid4().hex
+        #: When every row this handle holds was last known to be leased (time.time()).
+        self.renewed_at = time.time()
+        # The rows this handle holds, and those another process took over from it (found
+        # by a renewal that came too late): never sent, whatever the lease clock says.
+        self._held: set[str] = set()
+        self._lost: set[str] = set()
+        self._ids_lock = threading.Lock()
+        self.run = self._db.run
+        self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
+        if create:
+            self.run(self._db.ensure_tables)
+
+    def __repr__(self) -> str:
+        return f"PostgresOutbox({self.location!r})"
+
+    # -- writing ------------------------------------------------------------------------
+
+    def put(self, event: Event, *, claimed: bool) -> bool:
+        """Store an event; ``claimed`` rows are leased to this process (it holds them in
+        memory), unclaimed ones wait for whoever has room. A ``claimed`` row whose visit
+        has an earlier row another process holds or nobody holds yet is stored unclaimed
+        instead (``holds`` then says False): it waits for its turn in the outbox, so a
+        lead never overtakes its click across processes."""
+        params = {
+            "id": event.event_id,
+            "key": event.order_key,
+            "kind": event.kind,
+            "record": event.to_record(),
+            "created": event.created_at,
+            "claim": claimed,
+            "host": self.host,
+            "pid": self.pid,
+            "token": self.token,
+            "lease": self.lease,
+        }
+        row = self.run(lambda conn: conn.execute(PUT, params).fetchone())
+        mine = row is not None and bool(row[0])
+        if mine:
+            self._hold([event.event_id])
+        return mine
+
+    def delete(self, event_id: str) -> None:
+        """AFFY accepted the event: forget it."""
+        self.run(
+            lambda conn: conn.execute("DELETE FROM affy_outbox WHERE event_id = %s", (event_id,))
+        )
+        self._forget([event_id])
+
+    def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
+        """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
+        params = {"id": event_id, "reason": reason, "answer": answer}
+        self.run(lambda conn: conn.execute(BURY, params))
+        self._forget([event_id])
+        self.dead_letters += 1
+
+    def release(self, event_ids: Iterable[str]) -> None:
+        """Give rows back (at shutdown) so that another process may claim them at once."""
+        ids = list(event_ids)
+        if ids:
+            self.run(
+                lambda conn: conn.execute(
+                    "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL,"
+                    " owner_token = NULL, lease_until = '-infinity'"
+                    " WHERE event_id = ANY(%s) AND owner_token = %s",
+                    (ids, self.token),
+                )
+            )
+            self._forget(ids)
+
+    def _hold(self, ids: Iterable[str]) -> None:
+        with self._ids_lock:
+            self._held.update(ids)
+
+    def _forget(self, ids: Iterable[str]) -> None:
+        with self._ids_lock:
+            self._held.difference_update(ids)
+            self._lost.difference_update(ids)
+
+    # -- leases -------------------------------------------------------------------------
+
+    def renew(self) -> int:
+        """Extend the lease of every row this process holds; how many. A row we held
+        that is no longer ours was taken over while we were late: marked lost."""
+        now = time.time()
+        renewed = self.run(
+            lambda conn: {
+                event_id
+                for (event_id,) in conn.execute(
+                    "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+                    " WHERE owner_token = %s RETURNING event_id",
+                    (self.lease, self.token),
+                )
+            }
+        )
+        with self._ids_lock:
+            self._lost.update(self._held - renewed)
+            self._held &= renewed
+            self.renewed_at = now
+        return len(renewed)
+
+    def holds(self, event_id: str) -> bool:
+        if event_id in self._lost or event_id not in self._held:
+            return False  # taken over, or never ours (waiting for its visit's turn)
+        if time.time() < self.renewed_at + self.lease * 0.75:
+            return True  # our leases are surely valid: no round trip per send
+        try:  # our renewal ran late (a frozen process): is the row still ours?
+            held: bool = self.run(
+                lambda conn: (
+                    conn.execute(
+                        "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+                        " WHERE event_id = %s AND owner_token = %s",
+                        (self.lease, event_id, self.token),
+                    ).rowcount
+                    == 1
+                )
+            )
+        except OutboxError:
+            return True  # cannot tell: sending twice is safer than never (AFFY dedupes)
+        if not held:
+            with self._ids_lock:
+                self._lost.add(event_id)
+        return held
+
+    # -- claiming -----------------------------------------------------------------------
+
+    def claim(self, limit: int) -> list[Event]:
+        """Lease up to ``limit`` rows nobody holds, each the oldest row of its visit,
+        oldest first. Rows that cannot be decoded are buried (reason ``malformed``)."""
+        if limit <= 0:
+            return []
+        rows = self.run(lambda conn: self._claim(conn, limit))
+        events = []
+        for _, event_id, record in sorted(rows):
+            try:
+                events.append(decode_record(bytes(record)))
+            except ValueError:
+                self.bury(event_id, MALFORMED)
+        self._hold(e.event_id for e in events)
+        return events
+
+    def _claim(self, conn: Any, limit: int) -> list[tuple[int, str, bytes]]:
+        pids = conn.execute(
+            "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = %s"
+            " AND owner_token <> %s AND lease_until >= now()",
+            (self.host, self.token),
+        ).fetchall()
+        dead = [p for (p,) in pids if isinstance(p, int) and p != self.pid and not pid_alive(p)]
+        params = {
+            "host": self.host,
+            "pid": self.pid,
+            "token": self.token,
+            "lease": self.lease,
+            "dead": dead,
+            "limit": limit,
+        }
+        return list(conn.execute(CLAIM, params).fetchall())
+
+    # -- reading ------------------------------------------------------------------------
+
+    def count(self) -> int:
+        """Rows in the outbox, whoever holds them."""
+        n: int = self.run(
+            lambda conn: conn.execute("SELECT count(*) FROM affy_outbox").fetchone()[0]
+        )
+        return n
+
+    def close(self) -> None:
+        self._db.close()

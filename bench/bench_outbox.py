@@ -1,0 +1,225 @@
+"""Outbox benchmarks: what an outbox adds to the request, and how fast relays drain it.
+
+    .venv/bin/python bench/bench_outbox.py                  # everything (~3 minutes)
+    .venv/bin/python bench/bench_outbox.py enqueue relays backlog
+    AFFY_BENCH_BACKLOG=20000 bench/bench_outbox.py backlog  # a smaller backlog
+    AFFY_BENCH_PG_URL=postgresql://... bench/bench_outbox.py  # an existing server
+
+Without ``AFFY_BENCH_PG_URL`` a throwaway PostgreSQL is started from Debian's binaries
+(as the test suite does). The sandbox runs in its own process; every figure is printed
+next to its baseline from the same run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from bench_delivery import Sandbox, blocked_sender, click, per_call_ns, sandbox_process, us
+
+from affy_middleware._wire import Event
+from affy_middleware.delivery import make_backend
+from affy_middleware.delivery.outbox.postgres import PostgresOutbox
+
+ROOT = Path(__file__).resolve().parent.parent
+AFFY = Path(sys.executable).parent / "affy"
+
+
+@contextmanager
+def postgres() -> Iterator[str]:
+    given = os.environ.get("AFFY_BENCH_PG_URL")
+    if given:
+        yield given
+        return
+    sys.path.insert(0, str(ROOT / "tests"))
+    from _postgres import PostgresServer, find_binaries
+
+    bindir = find_binaries()
+    if bindir is None:
+        raise SystemExit("no PostgreSQL: set AFFY_BENCH_PG_URL or apt-get install postgresql")
+    server = PostgresServer(bindir)
+    server.start()
+    try:
+        yield server.url()
+    finally:
+        server.stop()
+
+
+def fresh(url: str) -> None:
+    outbox = PostgresOutbox(url)
+    outbox.run(lambda conn: conn.execute("TRUNCATE affy_outbox, affy_outbox_dead"))
+    outbox.close()
+
+
+# -- 1. enqueue cost ---------------------------------------------------------------------------
+
+
+def bench_enqueue(sb: Sandbox, url: str) -> None:
+    print("\n## enqueue cost: one submit() (per call, median / p99, µs)")
+    n = 3000
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        stores = {
+            "memory": {},
+            "SQLite outbox": {"spool_path": os.path.join(tmp, "spool.sqlite")},
+            "PostgreSQL outbox": {"outbox_url": url},
+        }
+        for offset, (name, extra) in enumerate(stores.items()):
+            fresh(url)
+            send, gate = blocked_sender()
+            backend = make_backend(sb.settings(queue_size=10_000, **extra), send=send)
+            backend.submit(click(-1 - offset))  # opens the store
+            events = [click(offset * n + i) for i in range(n)]
+            results[name] = per_call_ns(backend.submit, events)
+            gate.set()
+            backend.close(0.5)
+    base = us(results["memory"])
+    for name, values in results.items():
+        print(
+            f"{name:<20} {us(values):8.1f} / {us(values, 0.99):8.1f}"
+            f"   +{us(values) - base:7.1f} µs over memory"
+        )
+    pg = us(results["PostgreSQL outbox"])
+    print(f"target: PostgreSQL median <= 500 µs on loopback: {'PASS' if pg <= 500 else 'FAIL'}")
+
+
+# -- 2. relay throughput -----------------------------------------------------------------------
+
+
+def drain(sb: Sandbox, url: str, relays: int, rows: int, in_flight: int) -> float:
+    """Seconds for ``relays`` affy relay processes to deliver ``rows`` waiting rows."""
+    fresh(url)
+    sb.reset()
+    sb.faults(latency=0.05)
+    outbox = PostgresOutbox(url)
+    for i in range(rows):
+        outbox.put(click(10_000_000 + i), claimed=False)
+    outbox.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
+    env.update(
+        AFFY_OUTBOX_URL=url,
+        AFFY_CLIENT_ID="1",
+        AFFY_API_KEY="bench-key",
+        AFFY_API_URL=sb.url,
+        AFFY_MAX_IN_FLIGHT=str(in_flight),
+        AFFY_QUEUE_SIZE=str(4 * in_flight),
+    )
+    command = [str(AFFY)] if AFFY.exists() else [sys.executable, "-m", "affy_middleware.cli"]
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen([*command, "relay"], env=env, stderr=subprocess.DEVNULL)
+        for _ in range(relays)
+    ]
+    try:
+        deadline = started + 120
+        while sb.stats().get("events", 0) < rows and time.monotonic() < deadline:
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+    sb.faults(latency=0.0)
+    return elapsed
+
+
+def bench_relays(sb: Sandbox, url: str) -> None:
+    in_flight, latency = 8, 0.05
+    print(f"\n## relay throughput, AFFY at +{latency * 1000:.0f} ms, {in_flight} in flight each")
+    rates = {}
+    for relays in (1, 2, 4):
+        rows = 400 * relays
+        seconds = drain(sb, url, relays, rows, in_flight)
+        rates[relays] = rows / seconds
+        ideal = relays * in_flight / latency
+        print(
+            f"{relays} relay(s): {rows} rows in {seconds:5.1f} s = {rates[relays]:6.0f}/s;"
+            f" ideal {ideal:4.0f}/s, ratio {rates[relays] / ideal:.2f}"
+            " (includes process start-up)"
+        )
+    print(f"2 relays / 1 relay: {rates[2] / rates[1]:.2f} (target >= 1.7)")
+
+
+def peak_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def bench_backlog(sb: Sandbox, url: str) -> None:
+    rows = int(os.environ.get("AFFY_BENCH_BACKLOG", "100000"))
+    print(f"\n## backlog drain: {rows} rows left by an outage, 2 relays, AFFY without delay")
+    fresh(url)
+    sb.reset()
+    outbox = PostgresOutbox(url)
+    batch = 5000
+    for start in range(0, rows, batch):  # one COPY per batch: filling is not the point
+        chunk = [click(20_000_000 + i) for i in range(start, min(rows, start + batch))]
+
+        def copy(conn: Any, chunk: list[Event] = chunk) -> None:
+            with conn.cursor().copy(
+                "COPY affy_outbox (event_id, order_key, kind, record, created_at) FROM STDIN"
+            ) as out:
+                for e in chunk:
+                    out.write_row((e.event_id, e.order_key, e.kind, e.to_record(), e.created_at))
+
+        outbox.run(copy)
+    outbox.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
+    env.update(
+        AFFY_OUTBOX_URL=url, AFFY_CLIENT_ID="1", AFFY_API_KEY="bench-key", AFFY_API_URL=sb.url
+    )
+    command = [str(AFFY)] if AFFY.exists() else [sys.executable, "-m", "affy_middleware.cli"]
+    started = time.monotonic()
+    procs = [
+        subprocess.Popen([*command, "relay"], env=env, stderr=subprocess.DEVNULL)
+        for _ in range(2)
+    ]
+    peaks = [0.0, 0.0]
+    try:
+        deadline = started + 900
+        while sb.stats().get("events", 0) < rows and time.monotonic() < deadline:
+            time.sleep(0.5)
+            peaks = [max(p, peak_rss_mb(proc.pid)) for p, proc in zip(peaks, procs, strict=True)]
+        elapsed = time.monotonic() - started
+        delivered = sb.stats().get("events", 0)
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            proc.wait(30)
+    print(
+        f"{delivered} of {rows} delivered in {elapsed:.0f} s = {delivered / elapsed:.0f}/s;"
+        f" relay peak RSS {peaks[0]:.0f} MB and {peaks[1]:.0f} MB"
+    )
+
+
+SECTIONS = {"enqueue": bench_enqueue, "relays": bench_relays, "backlog": bench_backlog}
+
+
+def main(argv: list[str]) -> None:
+    if any(arg in ("-h", "--help") for arg in argv) or not set(argv) <= set(SECTIONS):
+        print(__doc__.strip())
+        raise SystemExit(0 if not set(argv) - {"-h", "--help"} - set(SECTIONS) else 2)
+    chosen = argv or list(SECTIONS)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    with postgres() as url, sandbox_process() as sb:
+        for name in chosen:
+            SECTIONS[name](sb, url)
+    print(json.dumps({"done": chosen}))
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

@@ -1,0 +1,39 @@
+"""Issue 10's fleet journeys with the PostgreSQL outbox: steps of one visit spread over
+two gunicorn "hosts" (2 workers each) and AFFY strict. The outbox orders each visit
+itself: a lead written while its click is held elsewhere waits in the outbox for its
+turn, so no registration is refused and no payment recorded without its affiliate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+
+from affy_middleware.sandbox import SandboxServer
+
+pytestmark = pytest.mark.process
+
+OUTAGE = 5.0
+
+
+def test_clicks_backing_off_on_one_host_are_not_overtaken_by_the_other(
+    serve_shop: Any, fleet: Any, affy: httpx.Client, sandbox: SandboxServer, pg_url: str
+) -> None:
+    hosts = [serve_shop("gunicorn", 2, AFFY_OUTBOX_URL=pg_url) for _ in range(2)]
+    sandbox.set_faults(outage_seconds=OUTAGE)
+    landed = fleet.land_many(hosts[0].url, 16)  # their clicks fail and back off on host 1
+    failed = fleet.wait_for_failures(3 * 2, timeout=OUTAGE)
+    assert affy.get("/_sandbox/faults").json()["outage_seconds"] > 0, "too slow a machine"
+    assert failed >= 3 * 2, failed
+    sandbox.clear_faults()
+    # AFFY is back, host 1's clicks still back off: the visitors sign up and pay on host 2.
+    journeys = fleet.finish_all(hosts[1].url, landed)
+    fleet.wait_for_answers(3 * len(journeys), timeout=20)
+    for host in hosts:
+        host.stop()
+    result = fleet.outcome(journeys)
+    assert result.refused_registrations == 0, result.summary()
+    assert result.unattributed == 0, result.summary()
+    assert result.lost == {"click": 0, "registration": 0, "payment": 0}, result.summary()
+    assert result.replayed == result.repeated_keys == 0, result.summary()
