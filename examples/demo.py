@@ -323,6 +323,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         shop = ShopServer(sandbox, shop_port)
         _out("affy_middleware demo: a visitor from an affiliate link to a payment")
         _urls(sandbox, shop)
+        if not args.serve:
+            _out("  (these stop when the demo ends: `make serve` keeps them running)")
         ignored = sorted(k for k in os.environ if k.startswith("AFFY_"))
         if ignored:
             _out(f"  (the demo's shop ignores your {', '.join(ignored)})")
@@ -349,7 +351,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             serve_forever()
             _out("stopped")
         else:
-            _out("See it in a browser: `make serve`, then open the shop link and the dashboard.")
+            _out(
+                "The shop and the sandbox above have stopped. To see them in a browser: "
+                "`make serve`, then open the shop link and the dashboard."
+            )
         return 0
     finally:
         affy_middleware.shutdown(timeout=2.0)
