@@ -105,7 +105,7 @@ class Attempt:
         ``hold`` False: the caller can't keep the event, so it does not wait for its click."""
         deadline = self._settings.retry_deadline
         if time.time() - event.created_at > deadline:
-            self._counters.add("dropped_expired")
+            self._counters.finish("dropped_expired", event.kind)
             self.end_probe(probe)
             self._log.warn("expired", "gave up an event older than %.0f s", deadline)
             return EXPIRED
@@ -119,7 +119,7 @@ class Attempt:
             self.transport.send(event)
         except Exception as exc:
             return self._failed(event, exc, attempts, probe)
-        self._counters.add("sent")
+        self._counters.finish("sent", event.kind)
         self.clicks.delivered(event)
         self._answered()
         return DELIVERED
@@ -137,11 +137,12 @@ class Attempt:
     def _failed(self, event: Event, exc: Exception, attempts: int, probe: bool) -> Outcome:
         rule = classify(exc, event, self.clicks.waited_out(event))
         self._counters.add("failed")
-        if rule.counter is not None:
-            self._counters.add(rule.counter)
         if rule.verdict is Verdict.REJECTED:
+            self._counters.finish(rule.counter or "dropped_rejected", event.kind)
             self._rejected(event, exc, probe)
             return Outcome(Verdict.REJECTED, error=exc)
+        if rule.counter is not None:
+            self._counters.add(rule.counter)
         now = time.monotonic()
         if not rule.outage:  # AFFY answered: it is up; this event alone waits
             self._answered()

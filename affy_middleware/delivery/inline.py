@@ -93,7 +93,7 @@ class InlineBackend(Backend):
         if stored:
             durable.release([event.event_id])  # for a later process to send
         else:
-            self._counters.add("dropped_unsent")
+            self._counters.finish("dropped_unsent", event.kind)
         self._log.warn("unsent", "could not deliver an event inline (AFFY unreachable)")
         return False
 

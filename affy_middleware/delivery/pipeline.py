@@ -135,7 +135,10 @@ class Pipeline:
         self.durable.release(item.event.event_id for item in left if item.stored)
         lost = sum(not item.stored for item in left)
         if lost:
-            self.counters.add("dropped_shutdown", lost)
+            with self.counters.lock:
+                for item in left:
+                    if not item.stored:
+                        self.counters.finish_locked("dropped_shutdown", item.event.kind)
             logger.warning(
                 "affy_middleware: %d event(s) not delivered at shutdown (AFFY unreachable "
                 "within %.1f s); set AFFY_SPOOL_PATH to keep them for the next start",

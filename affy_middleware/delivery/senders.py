@@ -130,7 +130,7 @@ class SenderPool:
             if gen is not queue.gen:  # shut down meanwhile: the state was reset
                 return None
             if not finished and not item.stored:
-                self._counters.values["dropped_shutdown"] += 1  # (under its lock already)
+                self._counters.finish_locked("dropped_shutdown", item.event.kind)  # (lock held)
             nxt = queue.finish(item, gen)
             if queue.overflow and queue.half_empty:
                 self._on_room(gen)

@@ -88,7 +88,7 @@ class ThreadBackend(Backend):
             queue, settings = p.queue, self.settings
             with queue.lock:
                 if queue.count >= settings.queue_size or queue.bytes + size > settings.queue_bytes:
-                    p.counters.values["dropped_queue_full"] += 1
+                    p.counters.finish_locked("dropped_queue_full", event.kind)
                     accepted = start = False
                 else:  # MemoryQueue.push, spelled out (docs/benchmarks/delivery.md)
                     queue.order.ready.append(Item(event, size, False))

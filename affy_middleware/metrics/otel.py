@@ -15,7 +15,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
 from .. import __version__
-from ._readings import DROP_REASONS, OUTCOMES, Readings, read
+from ._readings import DROP_REASONS, Readings, read
 
 __all__ = ["register"]
 
@@ -35,9 +35,15 @@ def _observe(pick: Callable[[Readings], Iterable[Observation]]) -> Callback:
 def _instruments(meter: Meter) -> None:
     meter.create_observable_counter(
         "affy.events",
-        [_observe(lambda r: [Observation(r.outcomes[o], {"outcome": o}) for o in OUTCOMES])],
+        [
+            _observe(
+                lambda r: [
+                    Observation(n, {"kind": k, "outcome": o}) for (k, o), n in r.events.items()
+                ]
+            )
+        ],
         unit="{event}",
-        description="Events finished, by outcome: delivered to AFFY, rejected by it, dropped.",
+        description="Events finished, by kind and outcome: delivered to AFFY, rejected, dropped.",
     )
     meter.create_observable_counter(
         "affy.events.dropped",

@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
-from ._readings import DROP_REASONS, OUTCOMES, read
+from ._readings import DROP_REASONS, read
 
 __all__ = ["AffyCollector", "register"]
 
@@ -26,11 +26,11 @@ class AffyCollector(Collector):
         r = read()
         events = CounterMetricFamily(
             "affy_events",
-            "Events finished, by outcome: delivered to AFFY, rejected by it, dropped.",
-            labels=["outcome"],
+            "Events finished, by kind and outcome: delivered to AFFY, rejected by it, dropped.",
+            labels=["kind", "outcome"],
         )
-        for outcome in OUTCOMES:
-            events.add_metric([outcome], r.outcomes[outcome])
+        for (kind, outcome), value in r.events.items():
+            events.add_metric([kind, outcome], value)
         yield events
         dropped = CounterMetricFamily(
             "affy_events_dropped", "Events given up, by reason.", labels=["reason"]

@@ -37,14 +37,18 @@ def test_a_journey_is_observed(sandbox: SandboxServer, registry: dict[Settings, 
         journey(sandbox.settings(queue_size=300))
         assert flush(10)
         found = collected(reader)
-        assert {a["outcome"]: v for a, v in found["affy.events"]} == {
-            "delivered": 3,
-            "rejected": 0,
-            "dropped": 0,
+        by_kind = {(a["kind"], a["outcome"]): v for a, v in found["affy.events"]}
+        assert len(by_kind) == 4 * 3  # every kind and outcome, at 0 if need be
+        assert {key for key, v in by_kind.items() if v} == {
+            ("click", "delivered"),
+            ("registration", "delivered"),
+            ("payment", "delivered"),
         }
+        assert sum(by_kind.values()) == 3
         assert {a["reason"]: v for a, v in found["affy.events.dropped"]} == {
             "queue_full": 0,
             "rejected": 0,
+            "click_unknown": 0,
             "expired": 0,
             "shutdown": 0,
             "unsent": 0,

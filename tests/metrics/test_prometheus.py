@@ -17,22 +17,31 @@ def value(registry: CollectorRegistry, name: str, **labels: str) -> float | None
     return registry.get_sample_value(name, labels)
 
 
-def test_a_journey_is_counted(
-    sandbox: SandboxServer, registry: dict[Settings, Backend]
-) -> None:
+def events(registry: CollectorRegistry, outcome: str) -> float:
+    """``affy_events_total`` of one outcome, summed over the kinds."""
+    kinds = ("click", "registration", "registration_lead", "payment")
+    found = [value(registry, "affy_events_total", kind=k, outcome=outcome) for k in kinds]
+    assert None not in found  # every kind is exported, at 0 if need be
+    return sum(v or 0.0 for v in found)
+
+
+def test_a_journey_is_counted(sandbox: SandboxServer, registry: dict[Settings, Backend]) -> None:
     settings = sandbox.settings(queue_size=500)
     journey(settings)
     assert flush(10)
     metrics = CollectorRegistry()
     register_prometheus(metrics)
     register_prometheus(metrics)  # twice on one registry: registered once
-    assert value(metrics, "affy_events_total", outcome="delivered") == 3
-    assert value(metrics, "affy_events_total", outcome="rejected") == 0
-    assert value(metrics, "affy_events_total", outcome="dropped") == 0
+    assert events(metrics, "delivered") == 3
+    for kind in ("click", "registration", "payment"):  # by kind, as the journey sent them
+        assert value(metrics, "affy_events_total", kind=kind, outcome="delivered") == 1
+    assert value(metrics, "affy_events_total", kind="registration_lead", outcome="delivered") == 0
+    assert events(metrics, "rejected") == 0
+    assert events(metrics, "dropped") == 0
     assert value(metrics, "affy_events_accepted_total") == 3
     assert value(metrics, "affy_delivery_retries_total") == 0
     assert value(metrics, "affy_pipeline_pauses_total") == 0
-    for reason in ("queue_full", "rejected", "expired", "shutdown", "unsent"):
+    for reason in ("queue_full", "rejected", "click_unknown", "expired", "shutdown", "unsent"):
         assert value(metrics, "affy_events_dropped_total", reason=reason) == 0
     assert value(metrics, "affy_queue_events") == 0
     assert value(metrics, "affy_queue_capacity_events") == 500
@@ -43,7 +52,7 @@ def test_a_journey_is_counted(
     # Read at scrape time: a later event shows without registering again.
     journey(settings, affiliate="partner-8")
     assert flush(10)
-    assert value(metrics, "affy_events_total", outcome="delivered") == 6
+    assert events(metrics, "delivered") == 6
 
 
 def test_drops_paused_and_queued_during_an_outage_and_no_visitor_data(
@@ -56,12 +65,20 @@ def test_drops_paused_and_queued_during_an_outage_and_no_visitor_data(
     metrics = CollectorRegistry()
     register_prometheus(metrics)
     assert value(metrics, "affy_events_dropped_total", reason="queue_full") == 1
-    assert value(metrics, "affy_events_total", outcome="dropped") == 1
+    assert events(metrics, "dropped") == 1
+    # The journey's third event, the payment, is the one that did not fit.
+    assert value(metrics, "affy_events_total", kind="payment", outcome="dropped") == 1
     assert value(metrics, "affy_queue_events") == 2
     assert value(metrics, "affy_queue_capacity_events") == 2
     text = generate_latest(metrics).decode()
-    for visitor_data in ("visitor-controlled-ref", "ann@example.com", "sess", "click"):
+    for visitor_data in ("visitor-controlled-ref", "ann@example.com", "sess"):
         assert visitor_data not in text
+    words = {"click", "registration", "registration_lead", "payment"}
+    words |= {"delivered", "rejected", "dropped", "click_unknown", "expired", "shutdown"}
+    words |= {"queue_full", "unsent"}
+    for family in metrics.collect():  # every label value is one of a fixed set of words
+        for sample in family.samples:
+            assert set(sample.labels.values()) <= words, sample
     sandbox.set_faults()
     backend_for(settings).close(0.0)
 
@@ -74,7 +91,8 @@ def test_rejected_events_count_as_rejected(
     assert backend.flush(10)
     metrics = CollectorRegistry()
     register_prometheus(metrics)
-    assert value(metrics, "affy_events_total", outcome="rejected") == 1
+    assert events(metrics, "rejected") == 1
+    assert value(metrics, "affy_events_total", kind="payment", outcome="rejected") == 1
     assert value(metrics, "affy_events_dropped_total", reason="rejected") == 1
 
 
@@ -98,4 +116,4 @@ def test_a_broken_backend_does_not_break_the_scrape(
     registry[Settings(client_id=1)] = Broken()
     metrics = CollectorRegistry()
     register_prometheus(metrics)
-    assert value(metrics, "affy_events_total", outcome="delivered") == 0
+    assert events(metrics, "delivered") == 0
