@@ -20,6 +20,7 @@ from .base import Sender
 from .breaker import Breaker, RetryPolicy, retry_after_of
 from .clicks import ClickGate, StatusCheck
 from .counters import Counters
+from .hook import ErrorHook
 from .logs import LogLimiter
 from .refusals import say_misconfigured, say_rejected
 from .transport import ClientTransport
@@ -49,6 +50,8 @@ class Attempt:
         self._counters = counters
         self._log = log
         self.transport = ClientTransport(settings, log, send, status)
+        #: Tells the app's ``on_error`` of an event given up (call it outside any lock).
+        self.gave_up = ErrorHook(settings.on_error, log)
         self.clicks = ClickGate(settings.click_wait, counters, log, self.transport.status_check)
         self._lock = threading.Lock()
         self._gate = threading.Condition(self._lock)  # senders held by a pause
@@ -108,6 +111,7 @@ class Attempt:
             self._counters.finish("dropped_expired", event.kind)
             self.end_probe(probe)
             self._log.warn("expired", "gave up an event older than %.0f s", deadline)
+            self.gave_up(event, "expired")
             return EXPIRED
         if attempts:
             self._counters.add("retried")
@@ -138,8 +142,10 @@ class Attempt:
         rule = classify(exc, event, self.clicks.waited_out(event))
         self._counters.add("failed")
         if rule.verdict is Verdict.REJECTED:
-            self._counters.finish(rule.counter or "dropped_rejected", event.kind)
+            counter = rule.counter or "dropped_rejected"
+            self._counters.finish(counter, event.kind)
             self._rejected(event, exc, probe)
+            self.gave_up(event, counter.removeprefix("dropped_"))
             return Outcome(Verdict.REJECTED, error=exc)
         if rule.counter is not None:
             self._counters.add(rule.counter)

@@ -94,6 +94,7 @@ class InlineBackend(Backend):
             durable.release([event.event_id])  # for a later process to send
         else:
             self._counters.finish("dropped_unsent", event.kind)
+            self._attempt.gave_up(event, "unsent")
         self._log.warn("unsent", "could not deliver an event inline (AFFY unreachable)")
         return False
 

@@ -145,4 +145,7 @@ class Pipeline:
                 lost,
                 limit,
             )
+            for item in left:
+                if not item.stored:
+                    self.attempt.gave_up(item.event, "shutdown")
         return lost, alive

@@ -126,12 +126,16 @@ class SenderPool:
         if not finished and item.stored:
             self._durable.release([item.event.event_id])
         queue = self._queue
+        dropped = False
         with queue.lock:
             if gen is not queue.gen:  # shut down meanwhile: the state was reset
                 return None
             if not finished and not item.stored:
                 self._counters.finish_locked("dropped_shutdown", item.event.kind)  # (lock held)
+                dropped = True
             nxt = queue.finish(item, gen)
             if queue.overflow and queue.half_empty:
                 self._on_room(gen)
-            return nxt
+        if dropped:
+            self._attempt.gave_up(item.event, "shutdown")
+        return nxt

@@ -80,6 +80,8 @@ class ThreadBackend(Backend):
             size = estimate_size(event)
             if p.stored:
                 accepted = p.relay.submit(event, size)
+                if not accepted:  # the outbox is off and memory is full: a drop
+                    p.attempt.gave_up(event, "queue_full")
                 gen = p.queue.gen
                 keeper = gen.keeper
                 if keeper is not None and not gen.stop.is_set() and not keeper.thread.is_alive():
@@ -112,6 +114,7 @@ class ThreadBackend(Backend):
                 settings.queue_size,
                 settings.queue_bytes,
             )
+            p.attempt.gave_up(event, "queue_full")  # on the caller's thread
             return False
         except Exception:  # never into the host app
             logger.debug("affy_middleware: enqueue failed", exc_info=True)
