@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ._errors import AffyConfigError
+from ._logging import log_fields
 from ._settings_checks import validate
 from ._settings_sources import ENV_VARS, OPTIONS, read_options
 
@@ -189,5 +190,6 @@ def warn_if_inactive(settings: Settings) -> None:
         _warned_inactive = True
         logger.warning(
             "affy_middleware: AFFY_CLIENT_ID is not set, tracking is off. "
-            "Set it to your numeric AFFY client id to turn tracking on."
+            "Set it to your numeric AFFY client id to turn tracking on.",
+            extra=log_fields(reason="no_client_id"),
         )

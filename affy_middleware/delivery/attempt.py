@@ -110,7 +110,9 @@ class Attempt:
         if time.time() - event.created_at > deadline:
             self._counters.finish("dropped_expired", event.kind)
             self.end_probe(probe)
-            self._log.warn("expired", "gave up an event older than %.0f s", deadline)
+            self._log.warn(
+                "expired", "gave up an event older than %.0f s", deadline, event=event
+            )
             self.gave_up(event, "expired")
             return EXPIRED
         if attempts:
@@ -149,6 +151,8 @@ class Attempt:
             return Outcome(Verdict.REJECTED, error=exc)
         if rule.counter is not None:
             self._counters.add(rule.counter)
+        if not rule.outage:  # a 404 on a lead: its click is not at AFFY yet
+            self.clicks.say_waiting(event, getattr(exc, "status_code", None))
         now = time.monotonic()
         if not rule.outage:  # AFFY answered: it is up; this event alone waits
             self._answered()
@@ -168,7 +172,12 @@ class Attempt:
             if not at_once:
                 wait = paused_until - now
                 self._log.warn(
-                    "pause", "AFFY is failing (%s); pausing delivery for %.1f s", exc, wait
+                    "paused",
+                    "AFFY is failing (%s); pausing delivery for %.1f s",
+                    exc,
+                    wait,
+                    event=event,
+                    status=getattr(exc, "status_code", None),
                 )
         if paused_until > now:
             return Outcome(Verdict.PAUSE, at=paused_until, error=exc)

@@ -40,4 +40,5 @@ class ErrorHook:
                 type(exc).__name__,
                 event.kind,
                 reason,
+                event=event,
             )

@@ -95,7 +95,9 @@ class InlineBackend(Backend):
         else:
             self._counters.finish("dropped_unsent", event.kind)
             self._attempt.gave_up(event, "unsent")
-        self._log.warn("unsent", "could not deliver an event inline (AFFY unreachable)")
+        self._log.warn(
+            "unsent", "could not deliver an event inline (AFFY unreachable)", event=event
+        )
         return False
 
     def close(self, timeout: float | None = None, *, final: bool = False) -> None:

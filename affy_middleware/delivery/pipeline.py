@@ -18,7 +18,7 @@ from .base import Sender, State
 from .breaker import RetryPolicy
 from .counters import Counters
 from .durable import Durable
-from .logs import LogLimiter, logger
+from .logs import LogLimiter, log_fields, logger
 from .queue import MemoryQueue
 from .relay import Relay
 from .senders import SenderPool
@@ -102,6 +102,7 @@ class Pipeline:
             "(uWSGI: start it with --enable-threads), or set AFFY_DELIVERY=sync.",
             waited,
             queue.count,
+            extra=log_fields(reason="thread_starved"),
         )
 
     def stop(self, limit: float, end: float, *, final: bool) -> tuple[int, bool]:
@@ -144,6 +145,7 @@ class Pipeline:
                 "within %.1f s); set AFFY_SPOOL_PATH to keep them for the next start",
                 lost,
                 limit,
+                extra=log_fields(reason="shutdown"),
             )
             for item in left:
                 if not item.stored:

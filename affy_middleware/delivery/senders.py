@@ -16,7 +16,7 @@ from collections.abc import Callable
 from .attempt import Attempt, Verdict
 from .counters import Counters
 from .durable import Durable
-from .logs import logger
+from .logs import log_fields, logger
 from .queue import Generation, Item, MemoryQueue
 
 __all__ = ["SenderPool"]
@@ -67,7 +67,9 @@ class SenderPool:
                 if item is None:
                     item = self._next(gen)
         except Exception:  # a bug of ours: say so, keep the host alive
-            logger.exception("affy_middleware: delivery thread failed")
+            logger.exception(
+                "affy_middleware: delivery thread failed", extra=log_fields(reason="internal_error")
+            )
         finally:
             with self._queue.lock:
                 if gen is self._queue.gen:

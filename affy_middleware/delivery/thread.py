@@ -113,6 +113,7 @@ class ThreadBackend(Backend):
                 "queue is full (%s events / %s bytes)",
                 settings.queue_size,
                 settings.queue_bytes,
+                event=event,
             )
             p.attempt.gave_up(event, "queue_full")  # on the caller's thread
             return False
