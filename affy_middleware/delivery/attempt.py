@@ -23,6 +23,7 @@ from .counters import Counters
 from .hook import ErrorHook
 from .logs import LogLimiter
 from .refusals import say_misconfigured, say_rejected
+from .timings import TIMINGS, status_class
 from .transport import ClientTransport
 from .verdicts import DELIVERED, EXPIRED, Outcome, Rule, Verdict, classify
 
@@ -122,7 +123,14 @@ class Attempt:
                 # AFFY answered the status call: it is up. Only this visit waits.
                 self._answered()
                 return Outcome(Verdict.RETRY, at=time.monotonic() + self._click_backoff(attempts))
-            self.transport.send(event)
+            started = time.perf_counter()  # one duration per call (affy_delivery_seconds)
+            try:
+                self.transport.send(event)
+            except Exception as exc:
+                elapsed = time.perf_counter() - started
+                TIMINGS.record(event.kind, status_class(getattr(exc, "status_code", None)), elapsed)
+                raise
+            TIMINGS.record(event.kind, "2xx", time.perf_counter() - started)
         except Exception as exc:
             return self._failed(event, exc, attempts, probe)
         self._counters.finish("sent", event.kind)

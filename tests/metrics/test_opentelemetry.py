@@ -24,7 +24,9 @@ def collected(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, An
             for metric in scope.metrics:
                 points = found.setdefault(metric.name, [])
                 for point in metric.data.data_points:
-                    points.append((dict(point.attributes or {}), point.value))
+                    # A histogram's point: its count (its sum is checked apart).
+                    number = point.value if hasattr(point, "value") else point.count
+                    points.append((dict(point.attributes or {}), number))
     return found
 
 
@@ -60,5 +62,10 @@ def test_a_journey_is_observed(sandbox: SandboxServer, registry: dict[Settings, 
         assert found["affy.queue.capacity"] == [({}, 300)]
         assert found["affy.pipeline.paused"] == [({}, 0)]
         assert "affy.outbox.size" not in found  # no outbox: no points
+        # One duration per call to AFFY, each of the journey's three a 2xx.
+        assert sorted(found["affy.delivery.duration"], key=lambda p: p[0]["kind"]) == [
+            ({"kind": kind, "status_class": "2xx"}, 1)
+            for kind in ("click", "payment", "registration")
+        ]
     finally:
         provider.shutdown()

@@ -9,6 +9,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from affy_middleware import Settings, flush
 from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, backend_for
+from affy_middleware.delivery.timings import BUCKETS
 from affy_middleware.metrics import register_prometheus
 from affy_middleware.sandbox import SandboxServer
 
@@ -25,12 +26,21 @@ def events(registry: CollectorRegistry, outcome: str) -> float:
     return sum(v or 0.0 for v in found)
 
 
+def durations(registry: CollectorRegistry, kind: str, status_class: str) -> tuple[float, float]:
+    """``affy_delivery_seconds``'s count and sum for one kind and status class."""
+    labels = {"kind": kind, "status_class": status_class}
+    count = registry.get_sample_value("affy_delivery_seconds_count", labels) or 0.0
+    return count, registry.get_sample_value("affy_delivery_seconds_sum", labels) or 0.0
+
+
 def test_a_journey_is_counted(sandbox: SandboxServer, registry: dict[Settings, Backend]) -> None:
     settings = sandbox.settings(queue_size=500)
-    journey(settings)
-    assert flush(10)
     metrics = CollectorRegistry()
     register_prometheus(metrics)
+    # The histogram covers the process (earlier tests' calls too): compare before/after.
+    before = {kind: durations(metrics, kind, "2xx") for kind in ("click", "payment")}
+    journey(settings)
+    assert flush(10)
     register_prometheus(metrics)  # twice on one registry: registered once
     assert events(metrics, "delivered") == 3
     for kind in ("click", "registration", "payment"):  # by kind, as the journey sent them
@@ -48,6 +58,13 @@ def test_a_journey_is_counted(sandbox: SandboxServer, registry: dict[Settings, B
     assert value(metrics, "affy_pipeline_paused") == 0
     assert value(metrics, "affy_outbox_events") is None  # no outbox configured
     assert [e["kind"] for e in sandbox.events()] == ["click", "registration", "payment"]
+    for kind in ("click", "payment"):  # one call each, timed: 0 < its seconds < the timeout
+        count, total = durations(metrics, kind, "2xx")
+        assert count == before[kind][0] + 1
+        assert 0 < total - before[kind][1] < settings.timeout
+    labels = {"kind": "click", "status_class": "2xx", "le": "+Inf"}
+    inf = value(metrics, "affy_delivery_seconds_bucket", **labels)
+    assert inf == durations(metrics, "click", "2xx")[0]
 
     # Read at scrape time: a later event shows without registering again.
     journey(settings, affiliate="partner-8")
@@ -75,7 +92,8 @@ def test_drops_paused_and_queued_during_an_outage_and_no_visitor_data(
         assert visitor_data not in text
     words = {"click", "registration", "registration_lead", "payment"}
     words |= {"delivered", "rejected", "dropped", "click_unknown", "expired", "shutdown"}
-    words |= {"queue_full", "unsent"}
+    words |= {"queue_full", "unsent", "2xx", "3xx", "4xx", "5xx", "error"}
+    words |= {repr(float(b)) for b in BUCKETS} | {"+Inf"}  # the histogram's ``le``
     for family in metrics.collect():  # every label value is one of a fixed set of words
         for sample in family.samples:
             assert set(sample.labels.values()) <= words, sample
@@ -86,11 +104,13 @@ def test_drops_paused_and_queued_during_an_outage_and_no_visitor_data(
 def test_rejected_events_count_as_rejected(
     sandbox: SandboxServer, registry: dict[Settings, Backend]
 ) -> None:
+    metrics = CollectorRegistry()
+    register_prometheus(metrics)
+    before = durations(metrics, "payment", "4xx")[0]
     backend = backend_for(sandbox.settings())
     assert backend.submit(Event(kind="payment", body={"clientId": 1}, order_key="x1"))
     assert backend.flush(10)
-    metrics = CollectorRegistry()
-    register_prometheus(metrics)
+    assert durations(metrics, "payment", "4xx")[0] == before + 1  # AFFY's 400, timed
     assert events(metrics, "rejected") == 1
     assert value(metrics, "affy_events_total", kind="payment", outcome="rejected") == 1
     assert value(metrics, "affy_events_dropped_total", reason="rejected") == 1
