@@ -80,7 +80,7 @@ class ThreadBackend(Backend):
             size = estimate_size(event)
             if p.stored:
                 accepted = p.relay.submit(event, size)
-                if not accepted:  # the outbox is off and memory is full: a drop
+                if not accepted:  # neither memory nor the outbox took it: a drop
                     p.attempt.gave_up(event, "queue_full")
                 gen = p.queue.gen
                 keeper = gen.keeper
