@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 from ._errors import AffyConfigError
+from ._logging import log_fields
 from ._settings_checks import validate
 from ._settings_sources import ENV_VARS, OPTIONS, read_options
 
@@ -101,15 +102,30 @@ class Settings:
     #: Flask: wait (bounded by ``flush_timeout``) for the request's events after each
     #: request (``AFFY_FLUSH_ON_TEARDOWN``). ``None``: only when ``delivery`` is ``sync``.
     flush_on_teardown: bool | None = None
+    #: Called as ``on_error(event, reason)`` for each event given up (keyword only; not an
+    #: environment variable; ``AFFY_ON_ERROR`` in Flask's or Django's config). Compared
+    #: by identity: two Settings with the same hook object share one backend.
+    on_error: Callable[[Any, str], object] | None = field(default=None, kw_only=True, compare=False)
 
     def __post_init__(self) -> None:
         validate(self, example_url=DEFAULT_API_URL)
         # Settings are a dict key on every enqueue (one dispatcher per Settings): hash once.
-        values = tuple(getattr(self, f.name) for f in dataclasses.fields(self))
-        object.__setattr__(self, "_hash", hash(values))
+        values = tuple(getattr(self, f.name) for f in dataclasses.fields(self) if f.compare)
+        object.__setattr__(self, "_hash", hash((values, id(self.on_error))))
 
     def __hash__(self) -> int:
         return self._hash  # type: ignore[no-any-return, attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Settings):
+            return NotImplemented
+        # The hook by identity: a callable's own ``__eq__`` (or an unhashable one) must
+        # not decide which backend events go to.
+        return self.on_error is other.on_error and all(
+            getattr(self, f.name) == getattr(other, f.name)
+            for f in dataclasses.fields(self)
+            if f.compare
+        )
 
     # -- construction -------------------------------------------------------------------
 
@@ -129,7 +145,10 @@ class Settings:
         """Read ``AFFY_*`` keys from ``config`` (Flask's ``app.config``, Django settings),
         falling back to the environment, then apply keyword ``overrides``."""
         values = read_options(config, environ)
-        unknown = set(overrides) - set(OPTIONS)
+        hook = config.get("AFFY_ON_ERROR")  # a callable: config only, never the environment
+        if hook is not None:
+            values["on_error"] = hook
+        unknown = set(overrides) - set(OPTIONS) - {"on_error"}
         if unknown:
             raise AffyConfigError(
                 f"unknown setting(s) {', '.join(sorted(unknown))}; known: {', '.join(OPTIONS)}"
@@ -174,5 +193,6 @@ def warn_if_inactive(settings: Settings) -> None:
         _warned_inactive = True
         logger.warning(
             "affy_middleware: AFFY_CLIENT_ID is not set, tracking is off. "
-            "Set it to your numeric AFFY client id to turn tracking on."
+            "Set it to your numeric AFFY client id to turn tracking on.",
+            extra=log_fields(reason="no_client_id"),
         )

@@ -67,6 +67,8 @@ def validate(settings: Settings, *, example_url: str) -> None:
     if s.flush_on_teardown is not None and not isinstance(s.flush_on_teardown, bool):
         _fail("flush_on_teardown", "must be true, false or auto")
     _validate_names(s)
+    if s.on_error is not None and not callable(s.on_error):
+        _fail("on_error", f"must be a callable taking (event, reason), got {s.on_error!r}")
     _check_int(s, "attribution_days", 1, 3650)
     _check_int(s, "queue_size", 1, 10_000_000)
     _check_int(s, "queue_bytes", 1024, 1 << 34)

@@ -26,6 +26,8 @@ from .status import failed
 
 __all__ = ["track_registration", "track_payment", "DEFAULT_METHODS"]
 
+from .._logging import log_fields
+
 logger = logging.getLogger("affy_middleware")
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -83,7 +85,8 @@ def _after_payment(
     if amount is None:
         logger.warning(
             "affy_middleware: a @track_payment view succeeded without an amount (call "
-            "set_lead_value(amount) in the view or pass value=...); payment not reported"
+            "set_lead_value(amount) in the view or pass value=...); payment not reported",
+            extra=log_fields(reason="no_amount"),
         )
         return
     email, _, _ = customer_fields(visit, result, extract, args, kwargs)

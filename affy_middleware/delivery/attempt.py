@@ -20,8 +20,10 @@ from .base import Sender
 from .breaker import Breaker, RetryPolicy, retry_after_of
 from .clicks import ClickGate, StatusCheck
 from .counters import Counters
+from .hook import ErrorHook
 from .logs import LogLimiter
 from .refusals import say_misconfigured, say_rejected
+from .timings import TIMINGS, status_class
 from .transport import ClientTransport
 from .verdicts import DELIVERED, EXPIRED, Outcome, Rule, Verdict, classify
 
@@ -49,6 +51,8 @@ class Attempt:
         self._counters = counters
         self._log = log
         self.transport = ClientTransport(settings, log, send, status)
+        #: Tells the app's ``on_error`` of an event given up (call it outside any lock).
+        self.gave_up = ErrorHook(settings.on_error, log)
         self.clicks = ClickGate(settings.click_wait, counters, log, self.transport.status_check)
         self._lock = threading.Lock()
         self._gate = threading.Condition(self._lock)  # senders held by a pause
@@ -105,9 +109,12 @@ class Attempt:
         ``hold`` False: the caller can't keep the event, so it does not wait for its click."""
         deadline = self._settings.retry_deadline
         if time.time() - event.created_at > deadline:
-            self._counters.add("dropped_expired")
+            self._counters.finish("dropped_expired", event.kind)
             self.end_probe(probe)
-            self._log.warn("expired", "gave up an event older than %.0f s", deadline)
+            self._log.warn(
+                "expired", "gave up an event older than %.0f s", deadline, event=event
+            )
+            self.gave_up(event, "expired")
             return EXPIRED
         if attempts:
             self._counters.add("retried")
@@ -116,10 +123,17 @@ class Attempt:
                 # AFFY answered the status call: it is up. Only this visit waits.
                 self._answered()
                 return Outcome(Verdict.RETRY, at=time.monotonic() + self._click_backoff(attempts))
-            self.transport.send(event)
+            started = time.perf_counter()  # one duration per call (affy_delivery_seconds)
+            try:
+                self.transport.send(event)
+            except Exception as exc:
+                elapsed = time.perf_counter() - started
+                TIMINGS.record(event.kind, status_class(getattr(exc, "status_code", None)), elapsed)
+                raise
+            TIMINGS.record(event.kind, "2xx", time.perf_counter() - started)
         except Exception as exc:
             return self._failed(event, exc, attempts, probe)
-        self._counters.add("sent")
+        self._counters.finish("sent", event.kind)
         self.clicks.delivered(event)
         self._answered()
         return DELIVERED
@@ -137,11 +151,16 @@ class Attempt:
     def _failed(self, event: Event, exc: Exception, attempts: int, probe: bool) -> Outcome:
         rule = classify(exc, event, self.clicks.waited_out(event))
         self._counters.add("failed")
+        if rule.verdict is Verdict.REJECTED:
+            counter = rule.counter or "dropped_rejected"
+            self._counters.finish(counter, event.kind)
+            self._rejected(event, exc, probe)
+            self.gave_up(event, counter.removeprefix("dropped_"))
+            return Outcome(Verdict.REJECTED, error=exc)
         if rule.counter is not None:
             self._counters.add(rule.counter)
-        if rule.verdict is Verdict.REJECTED:
-            self._rejected(event, exc, probe)
-            return Outcome(Verdict.REJECTED, error=exc)
+        if not rule.outage:  # a 404 on a lead: its click is not at AFFY yet
+            self.clicks.say_waiting(event, getattr(exc, "status_code", None))
         now = time.monotonic()
         if not rule.outage:  # AFFY answered: it is up; this event alone waits
             self._answered()
@@ -161,7 +180,12 @@ class Attempt:
             if not at_once:
                 wait = paused_until - now
                 self._log.warn(
-                    "pause", "AFFY is failing (%s); pausing delivery for %.1f s", exc, wait
+                    "paused",
+                    "AFFY is failing (%s); pausing delivery for %.1f s",
+                    exc,
+                    wait,
+                    event=event,
+                    status=getattr(exc, "status_code", None),
                 )
         if paused_until > now:
             return Outcome(Verdict.PAUSE, at=paused_until, error=exc)

@@ -12,6 +12,7 @@ would be worse than losing its attribution), counted ``sent_without_click``.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import OrderedDict
@@ -100,7 +101,21 @@ class ClickGate:
         if self._ask(session):
             return False
         self._counters.add("waiting_for_click")
+        self.say_waiting(event, None)
         return True
+
+    def say_waiting(self, event: Event, status: int | None) -> None:
+        """A lead is held back for its click: normal across processes, said at INFO once
+        per interval (the count is ``waiting_for_click``)."""
+        self._log.warn(
+            "waiting_for_click",
+            "a %s waits for its click to reach AFFY (up to AFFY_CLICK_WAIT=%.0f s)",
+            event.kind,
+            self.click_wait,
+            event=event,
+            status=status,
+            level=logging.INFO,
+        )
 
     def _ask(self, session: str) -> bool:
         assert self._status is not None
@@ -111,7 +126,12 @@ class ClickGate:
                 raise
             # AFFY refuses the status call (no API key, say): it can't order our leads,
             # so they go as they would without it. Said once per interval.
-            self._log.warn("status", "cannot check a session's click at AFFY: %s", exc)
+            self._log.warn(
+                "status",
+                "cannot check a session's click at AFFY: %s",
+                exc,
+                status=exc.status_code,
+            )
             return True
         if known:
             self.remember(session)

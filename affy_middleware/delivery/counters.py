@@ -4,7 +4,33 @@ from __future__ import annotations
 
 import threading
 
-__all__ = ["COUNTERS", "Counters", "empty_stats", "with_gauges"]
+__all__ = [
+    "COUNTERS",
+    "KINDS",
+    "OUTCOMES",
+    "Counters",
+    "empty_stats",
+    "outcome_key",
+    "with_gauges",
+]
+
+#: The kinds of event, and what finally became of one (delivered to AFFY, refused by it
+#: for good, or given up for another reason): ``stats()`` keeps a count of each pair.
+KINDS = ("click", "registration", "registration_lead", "payment")
+OUTCOMES = ("delivered", "rejected", "dropped")
+
+
+def outcome_key(kind: str, outcome: str) -> str:
+    """The ``stats()`` key counting events of ``kind`` that ended as ``outcome``."""
+    return f"events_{kind}_{outcome}"
+
+
+def _outcome_of(name: str) -> str:
+    if name == "sent":
+        return "delivered"
+    # AFFY answered "no" for good (a 4xx; a lead whose click it never learnt of).
+    return "rejected" if name in ("dropped_rejected", "dropped_click_unknown") else "dropped"
+
 
 #: Counters reported by ``stats()`` (plus the gauges queued, in_flight, paused, spooled,
 #: and ``dropped``, the sum of the ``dropped_*`` counters).
@@ -27,7 +53,15 @@ COUNTERS = (
     "sent_without_click",
     "dropped_click_unknown",
     "config_errors",
+    *(outcome_key(k, o) for k in KINDS for o in OUTCOMES),
 )
+#: The final counters (``sent``, ``dropped_*``), per kind: the per-kind key bumped with each.
+_FINAL = {
+    (name, kind): outcome_key(kind, _outcome_of(name))
+    for name in COUNTERS
+    if name == "sent" or name.startswith("dropped_")
+    for kind in KINDS
+}
 
 
 class Counters:
@@ -46,6 +80,19 @@ class Counters:
     def add(self, name: str, n: int = 1) -> None:
         with self.lock:
             self.values[name] += n
+
+    def finish(self, name: str, kind: str, n: int = 1) -> None:
+        """Count ``n`` events of ``kind`` finished as ``name`` (``sent``, ``dropped_*``)."""
+        with self.lock:
+            self.finish_locked(name, kind, n)
+
+    def finish_locked(self, name: str, kind: str, n: int = 1) -> None:
+        """``finish`` for a caller holding ``lock`` already (one more dict bump)."""
+        values = self.values
+        values[name] += n
+        key = _FINAL.get((name, kind))
+        if key is not None:
+            values[key] += n
 
     def snapshot(self) -> dict[str, int]:
         with self.lock:

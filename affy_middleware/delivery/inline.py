@@ -93,8 +93,11 @@ class InlineBackend(Backend):
         if stored:
             durable.release([event.event_id])  # for a later process to send
         else:
-            self._counters.add("dropped_unsent")
-        self._log.warn("unsent", "could not deliver an event inline (AFFY unreachable)")
+            self._counters.finish("dropped_unsent", event.kind)
+            self._attempt.gave_up(event, "unsent")
+        self._log.warn(
+            "unsent", "could not deliver an event inline (AFFY unreachable)", event=event
+        )
         return False
 
     def close(self, timeout: float | None = None, *, final: bool = False) -> None:

@@ -6,7 +6,9 @@ import logging
 import threading
 import time
 
-__all__ = ["LogLimiter", "logger"]
+from .._logging import log_fields
+
+__all__ = ["LogLimiter", "logger", "log_fields"]
 
 logger = logging.getLogger("affy_middleware")
 
@@ -24,14 +26,24 @@ class LogLimiter:
         self._last: dict[str, float] = {}
         self._reasons: set[tuple[object, ...]] = set()
 
-    def warn(self, kind: str, message: str, *args: object) -> None:
+    def warn(
+        self,
+        kind: str,
+        message: str,
+        *args: object,
+        event: object = None,
+        status: int | None = None,
+        level: int = logging.WARNING,
+    ) -> None:
+        """Log at most once per interval per ``kind`` (also the record's ``affy_reason``)."""
         now = time.monotonic()
         with self._lock:
             last = self._last.get(kind)
             if last is not None and now - last < LOG_INTERVAL:
                 return
             self._last[kind] = now
-        logger.warning("affy_middleware: " + message, *args)
+        extra = log_fields(event, status=status, reason=kind)
+        logger.log(level, "affy_middleware: " + message, *args, extra=extra)
 
     def first_time(self, reason: tuple[object, ...]) -> bool:
         """Whether this refusal reason is new (then it is worth a warning)."""

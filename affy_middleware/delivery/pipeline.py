@@ -18,7 +18,7 @@ from .base import Sender, State
 from .breaker import RetryPolicy
 from .counters import Counters
 from .durable import Durable
-from .logs import LogLimiter, logger
+from .logs import LogLimiter, log_fields, logger
 from .queue import MemoryQueue
 from .relay import Relay
 from .senders import SenderPool
@@ -102,6 +102,7 @@ class Pipeline:
             "(uWSGI: start it with --enable-threads), or set AFFY_DELIVERY=sync.",
             waited,
             queue.count,
+            extra=log_fields(reason="thread_starved"),
         )
 
     def stop(self, limit: float, end: float, *, final: bool) -> tuple[int, bool]:
@@ -135,11 +136,18 @@ class Pipeline:
         self.durable.release(item.event.event_id for item in left if item.stored)
         lost = sum(not item.stored for item in left)
         if lost:
-            self.counters.add("dropped_shutdown", lost)
+            with self.counters.lock:
+                for item in left:
+                    if not item.stored:
+                        self.counters.finish_locked("dropped_shutdown", item.event.kind)
             logger.warning(
                 "affy_middleware: %d event(s) not delivered at shutdown (AFFY unreachable "
                 "within %.1f s); set AFFY_SPOOL_PATH to keep them for the next start",
                 lost,
                 limit,
+                extra=log_fields(reason="shutdown"),
             )
+            for item in left:
+                if not item.stored:
+                    self.attempt.gave_up(item.event, "shutdown")
         return lost, alive

@@ -75,7 +75,10 @@ class Relay:
             elif stored:
                 queue.overflow = True
             start = (room or stored) and queue.first_sender()
-        self._counters.add("enqueued" if room or stored else "dropped_queue_full")
+        if room or stored:
+            self._counters.add("enqueued")
+        else:
+            self._counters.finish("dropped_queue_full", event.kind)
         if start:
             self._start_sender()
         if stored and not leased:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from .attempt import Attempt, Verdict
 from .counters import Counters
 from .durable import Durable
-from .logs import logger
+from .logs import log_fields, logger
 from .queue import Generation, Item, MemoryQueue
 
 __all__ = ["SenderPool"]
@@ -67,7 +67,9 @@ class SenderPool:
                 if item is None:
                     item = self._next(gen)
         except Exception:  # a bug of ours: say so, keep the host alive
-            logger.exception("affy_middleware: delivery thread failed")
+            logger.exception(
+                "affy_middleware: delivery thread failed", extra=log_fields(reason="internal_error")
+            )
         finally:
             with self._queue.lock:
                 if gen is self._queue.gen:
@@ -126,12 +128,16 @@ class SenderPool:
         if not finished and item.stored:
             self._durable.release([item.event.event_id])
         queue = self._queue
+        dropped = False
         with queue.lock:
             if gen is not queue.gen:  # shut down meanwhile: the state was reset
                 return None
             if not finished and not item.stored:
-                self._counters.values["dropped_shutdown"] += 1  # (under its lock already)
+                self._counters.finish_locked("dropped_shutdown", item.event.kind)  # (lock held)
+                dropped = True
             nxt = queue.finish(item, gen)
             if queue.overflow and queue.half_empty:
                 self._on_room(gen)
-            return nxt
+        if dropped:
+            self._attempt.gave_up(item.event, "shutdown")
+        return nxt

@@ -80,6 +80,8 @@ class ThreadBackend(Backend):
             size = estimate_size(event)
             if p.stored:
                 accepted = p.relay.submit(event, size)
+                if not accepted:  # neither memory nor the outbox took it: a drop
+                    p.attempt.gave_up(event, "queue_full")
                 gen = p.queue.gen
                 keeper = gen.keeper
                 if keeper is not None and not gen.stop.is_set() and not keeper.thread.is_alive():
@@ -88,7 +90,7 @@ class ThreadBackend(Backend):
             queue, settings = p.queue, self.settings
             with queue.lock:
                 if queue.count >= settings.queue_size or queue.bytes + size > settings.queue_bytes:
-                    p.counters.values["dropped_queue_full"] += 1
+                    p.counters.finish_locked("dropped_queue_full", event.kind)
                     accepted = start = False
                 else:  # MemoryQueue.push, spelled out (docs/benchmarks/delivery.md)
                     queue.order.ready.append(Item(event, size, False))
@@ -111,7 +113,9 @@ class ThreadBackend(Backend):
                 "queue is full (%s events / %s bytes)",
                 settings.queue_size,
                 settings.queue_bytes,
+                event=event,
             )
+            p.attempt.gave_up(event, "queue_full")  # on the caller's thread
             return False
         except Exception:  # never into the host app
             logger.debug("affy_middleware: enqueue failed", exc_info=True)

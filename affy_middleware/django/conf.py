@@ -36,7 +36,7 @@ def django_config() -> dict[str, Any]:
 
     return {
         name: getattr(django_settings, name)
-        for name in ENV_VARS
+        for name in (*ENV_VARS, "AFFY_ON_ERROR")  # the hook: a callable, config only
         if getattr(django_settings, name, None) is not None
     }
 
@@ -89,6 +89,8 @@ def environ_overlay(environ: Mapping[str, str]) -> dict[str, str]:
     ``affy`` command line reads when a management command runs it."""
     out = dict(environ)
     for name, value in django_config().items():
+        if name == "AFFY_ON_ERROR":
+            continue  # a callable: no environment text means it
         if isinstance(value, bool):
             text = "1" if value else "0"
         elif isinstance(value, (list, tuple, set, frozenset)):

@@ -10,14 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import delivery
+from ..delivery.counters import KINDS, OUTCOMES, outcome_key
 
-__all__ = ["Readings", "read", "DROP_REASONS", "OUTCOMES"]
+__all__ = ["Readings", "read", "DROP_REASONS", "KINDS", "OUTCOMES"]
 
 #: Why an event was given up (the ``reason`` label; ``stats()`` keys ``dropped_<reason>``).
-DROP_REASONS = ("queue_full", "rejected", "expired", "shutdown", "unsent")
-#: What became of an event (the ``outcome`` label): delivered, refused by AFFY for good
-#: (rejected), or dropped for another reason (queue full, expired, shutdown...).
-OUTCOMES = ("delivered", "rejected", "dropped")
+DROP_REASONS = ("queue_full", "rejected", "click_unknown", "expired", "shutdown", "unsent")
+# OUTCOMES (the ``outcome`` label): delivered, refused by AFFY for good (rejected, or a
+# lead whose click AFFY never learnt of), or dropped for another reason (queue full,
+# expired, shutdown...). KINDS: the ``kind`` label.
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,8 @@ class Readings:
 
     #: Events by outcome (``OUTCOMES``), since the process started.
     outcomes: dict[str, int] = field(default_factory=dict)
+    #: The same by kind and outcome: ``events[kind, outcome]``.
+    events: dict[tuple[str, str], int] = field(default_factory=dict)
     #: Events dropped, by reason (``DROP_REASONS``), since the process started.
     dropped: dict[str, int] = field(default_factory=dict)
     #: Events accepted for delivery (``enqueued``), and attempts retried.
@@ -60,13 +63,10 @@ def read() -> Readings:
             capacity += settings.queue_size
         has_outbox = has_outbox or settings.spool_path is not None
     dropped = {reason: totals.get(f"dropped_{reason}", 0) for reason in DROP_REASONS}
-    rejected = dropped["rejected"]
+    events = {(k, o): totals.get(outcome_key(k, o), 0) for k in KINDS for o in OUTCOMES}
     return Readings(
-        outcomes={
-            "delivered": totals.get("sent", 0),
-            "rejected": rejected,
-            "dropped": sum(dropped.values()) - rejected,
-        },
+        outcomes={o: sum(events[k, o] for k in KINDS) for o in OUTCOMES},
+        events=events,
         dropped=dropped,
         accepted=totals.get("enqueued", 0),
         retried=totals.get("retried", 0),

@@ -18,7 +18,7 @@ import threading
 
 from prometheus_client import Counter, Gauge
 
-from ._readings import DROP_REASONS, OUTCOMES, read
+from ._readings import DROP_REASONS, read
 
 __all__ = ["Mirror", "start", "DEFAULT_INTERVAL"]
 
@@ -32,7 +32,10 @@ class Mirror:
 
     def __init__(self) -> None:
         self.events = Counter(
-            "affy_events", "Events finished, by outcome.", ["outcome"], registry=None
+            "affy_events",
+            "Events finished, by kind and outcome.",
+            ["kind", "outcome"],
+            registry=None,
         )
         self.dropped = Counter(
             "affy_events_dropped", "Events given up, by reason.", ["reason"], registry=None
@@ -75,9 +78,9 @@ class Mirror:
         with self.lock:
             if self.pid != os.getpid():  # a forked child starts from zero, in its own file
                 self.pid, self.published = os.getpid(), {}
-            for outcome in OUTCOMES:
-                events = self.events.labels(outcome)
-                self._grow(events, ("events", outcome), r.outcomes[outcome])
+            for (kind, outcome), total in r.events.items():
+                events = self.events.labels(kind, outcome)
+                self._grow(events, ("events", f"{kind}/{outcome}"), total)
             for reason in DROP_REASONS:
                 self._grow(self.dropped.labels(reason), ("dropped", reason), r.dropped[reason])
             self._grow(self.accepted, ("accepted", ""), r.accepted)

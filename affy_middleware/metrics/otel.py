@@ -15,7 +15,8 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
 from .. import __version__
-from ._readings import DROP_REASONS, OUTCOMES, Readings, read
+from ..delivery.timings import TIMINGS
+from ._readings import DROP_REASONS, Readings, read
 
 __all__ = ["register"]
 
@@ -32,12 +33,34 @@ def _observe(pick: Callable[[Readings], Iterable[Observation]]) -> Callback:
     return callback
 
 
+def _duration(meter: Meter) -> None:
+    """``affy.delivery.duration``: a histogram takes single measurements, so the timings
+    hand each one over as it is recorded (on the delivery thread)."""
+    histogram = meter.create_histogram(
+        "affy.delivery.duration",
+        unit="s",
+        description="Seconds one call to AFFY took, by kind and status class.",
+    )
+
+    def listener(kind: str, klass: str, seconds: float) -> None:
+        histogram.record(seconds, {"kind": kind, "status_class": klass})
+
+    TIMINGS.listeners.append(listener)
+
+
 def _instruments(meter: Meter) -> None:
+    _duration(meter)
     meter.create_observable_counter(
         "affy.events",
-        [_observe(lambda r: [Observation(r.outcomes[o], {"outcome": o}) for o in OUTCOMES])],
+        [
+            _observe(
+                lambda r: [
+                    Observation(n, {"kind": k, "outcome": o}) for (k, o), n in r.events.items()
+                ]
+            )
+        ],
         unit="{event}",
-        description="Events finished, by outcome: delivered to AFFY, rejected by it, dropped.",
+        description="Events finished, by kind and outcome: delivered to AFFY, rejected, dropped.",
     )
     meter.create_observable_counter(
         "affy.events.dropped",

@@ -11,10 +11,16 @@ import threading
 import weakref
 from collections.abc import Iterator
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import (
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+    Metric,
+)
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
-from ._readings import DROP_REASONS, OUTCOMES, read
+from ..delivery.timings import BUCKETS, TIMINGS
+from ._readings import DROP_REASONS, read
 
 __all__ = ["AffyCollector", "register"]
 
@@ -26,11 +32,11 @@ class AffyCollector(Collector):
         r = read()
         events = CounterMetricFamily(
             "affy_events",
-            "Events finished, by outcome: delivered to AFFY, rejected by it, dropped.",
-            labels=["outcome"],
+            "Events finished, by kind and outcome: delivered to AFFY, rejected by it, dropped.",
+            labels=["kind", "outcome"],
         )
-        for outcome in OUTCOMES:
-            events.add_metric([outcome], r.outcomes[outcome])
+        for (kind, outcome), value in r.events.items():
+            events.add_metric([kind, outcome], value)
         yield events
         dropped = CounterMetricFamily(
             "affy_events_dropped", "Events given up, by reason.", labels=["reason"]
@@ -60,6 +66,20 @@ class AffyCollector(Collector):
             yield GaugeMetricFamily(
                 "affy_outbox_events", "Events waiting in the outbox.", value=r.outbox
             )
+        yield delivery_seconds()
+
+
+def delivery_seconds() -> HistogramMetricFamily:
+    """``affy_delivery_seconds``: one call to AFFY, by kind and status class."""
+    family = HistogramMetricFamily(
+        "affy_delivery_seconds",
+        "Seconds one call to AFFY took, by kind and status class (2xx..5xx, error).",
+        labels=["kind", "status_class"],
+    )
+    bounds = [*(repr(float(b)) for b in BUCKETS), "+Inf"]
+    for (kind, klass), (cumulative, total) in sorted(TIMINGS.snapshot().items()):
+        family.add_metric([kind, klass], list(zip(bounds, cumulative, strict=True)), total)
+    return family
 
 
 _lock = threading.Lock()

@@ -24,6 +24,8 @@ from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of", "ASGIApp"]
 
+from .._logging import log_fields
+
 logger = logging.getLogger("affy_middleware")
 
 #: Where the request's ``Visit`` (or None) is put in the scope.
@@ -73,7 +75,11 @@ class AffyASGIMiddleware:
             # Built inside a running server: Starlette's add_middleware builds its stack on
             # the first call, the lifespan startup, where uvicorn takes any exception for
             # "lifespan unsupported" and serves anyway. Fail that startup instead.
-            logger.error("affy_middleware: %s; the application refuses to start", error)
+            logger.error(
+                "affy_middleware: %s; the application refuses to start",
+                error,
+                extra=log_fields(reason="config_error"),
+            )
             app, settings = Refusal(error), Settings(enabled=False)
         self.app = app
         self.settings = settings

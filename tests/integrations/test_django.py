@@ -95,6 +95,14 @@ def test_settings_from_django_then_env_then_keywords(
     assert affy_settings().client_id == 21
 
 
+def test_the_on_error_hook_comes_from_django_settings(shop: None) -> None:
+    def hook(event: object, reason: str) -> None:
+        pass
+
+    with override_settings(AFFY_CLIENT_ID=33, AFFY_ON_ERROR=hook):
+        assert affy_settings().on_error is hook
+
+
 @pytest.mark.parametrize(
     "bad",
     [

@@ -277,3 +277,12 @@ def test_affy_down_leaves_the_shop_untouched(sandbox: SandboxServer) -> None:
     backend = delivery.backend_for(app.extensions["affy"].settings)
     assert backend.flush(0.5) is False
     backend.close(0.2)  # don't leave retries for the exit-time flush
+
+
+def test_the_on_error_hook_comes_from_app_config() -> None:
+    def hook(event: Event, reason: str) -> None:
+        pass
+
+    app = make_app(AFFY_CLIENT_ID=8, AFFY_API_URL="http://127.0.0.1:9", AFFY_ON_ERROR=hook)
+    affy = Affy(app)
+    assert affy.settings is not None and affy.settings.on_error is hook

@@ -108,7 +108,7 @@ def test_two_gunicorn_workers_are_both_counted(
             landings += 1
         assert len(pids) == 2, f"{landings} landings, one worker"
         # Each worker copies its stats() every 0.2 s: wait (bounded) for the total.
-        delivered = ("affy_events_total", (("outcome", "delivered"),))
+        delivered = ("affy_events_total", (("kind", "click"), ("outcome", "delivered")))
         found = samples(url)
         while found.get(delivered) != landings and time.monotonic() < deadline:
             pause.wait(0.2)

@@ -24,7 +24,9 @@ def collected(reader: InMemoryMetricReader) -> dict[str, list[tuple[dict[str, An
             for metric in scope.metrics:
                 points = found.setdefault(metric.name, [])
                 for point in metric.data.data_points:
-                    points.append((dict(point.attributes or {}), point.value))
+                    # A histogram's point: its count (its sum is checked apart).
+                    number = point.value if hasattr(point, "value") else point.count
+                    points.append((dict(point.attributes or {}), number))
     return found
 
 
@@ -37,14 +39,18 @@ def test_a_journey_is_observed(sandbox: SandboxServer, registry: dict[Settings, 
         journey(sandbox.settings(queue_size=300))
         assert flush(10)
         found = collected(reader)
-        assert {a["outcome"]: v for a, v in found["affy.events"]} == {
-            "delivered": 3,
-            "rejected": 0,
-            "dropped": 0,
+        by_kind = {(a["kind"], a["outcome"]): v for a, v in found["affy.events"]}
+        assert len(by_kind) == 4 * 3  # every kind and outcome, at 0 if need be
+        assert {key for key, v in by_kind.items() if v} == {
+            ("click", "delivered"),
+            ("registration", "delivered"),
+            ("payment", "delivered"),
         }
+        assert sum(by_kind.values()) == 3
         assert {a["reason"]: v for a, v in found["affy.events.dropped"]} == {
             "queue_full": 0,
             "rejected": 0,
+            "click_unknown": 0,
             "expired": 0,
             "shutdown": 0,
             "unsent": 0,
@@ -56,5 +62,10 @@ def test_a_journey_is_observed(sandbox: SandboxServer, registry: dict[Settings, 
         assert found["affy.queue.capacity"] == [({}, 300)]
         assert found["affy.pipeline.paused"] == [({}, 0)]
         assert "affy.outbox.size" not in found  # no outbox: no points
+        # One duration per call to AFFY, each of the journey's three a 2xx.
+        assert sorted(found["affy.delivery.duration"], key=lambda p: p[0]["kind"]) == [
+            ({"kind": kind, "status_class": "2xx"}, 1)
+            for kind in ("click", "payment", "registration")
+        ]
     finally:
         provider.shutdown()

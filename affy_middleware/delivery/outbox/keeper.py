@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..logs import LOG_INTERVAL, logger
+from ..logs import LOG_INTERVAL, log_fields, logger
 from . import Outbox, OutboxError
 
 __all__ = ["CLAIM_INTERVAL", "MAX_BACKOFF", "LeaseKeeper"]
@@ -90,4 +90,7 @@ class LeaseKeeper:
         now = time.monotonic()
         if now - self._logged_at >= LOG_INTERVAL:
             self._logged_at = now
-            logger.exception("affy_middleware: spool thread failed (carrying on)")
+            logger.exception(
+                "affy_middleware: spool thread failed (carrying on)",
+                extra=log_fields(reason="internal_error"),
+            )
