@@ -28,23 +28,27 @@ None when it declines (``send`` runs now)."""
 _lock = threading.Lock()
 # A tuple swapped whole under the lock: the request path reads it without locking.
 _hand_overs: tuple[HandOver, ...] = ()
+#: Whether any hand-over is installed (read on the request path, without a call).
+installed = False
 
 
 def install_hand_over(hook: HandOver) -> None:
     """Add ``hook`` (once; installing it again changes nothing)."""
-    global _hand_overs
+    global _hand_overs, installed
     if not callable(hook):
         raise TypeError(f"a hand-over must be a callable(send) -> bool | None, got {hook!r}")
     with _lock:
         if hook not in _hand_overs:
             _hand_overs = (*_hand_overs, hook)
+        installed = bool(_hand_overs)
 
 
 def remove_hand_over(hook: HandOver) -> None:
     """Remove ``hook`` if installed."""
-    global _hand_overs
+    global _hand_overs, installed
     with _lock:
         _hand_overs = tuple(h for h in _hand_overs if h != hook)
+        installed = bool(_hand_overs)
 
 
 def hand_over(send: Send) -> bool:

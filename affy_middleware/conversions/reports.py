@@ -16,6 +16,7 @@ from .._wire import Event, lead_value, payment_body, registration_body, registra
 from ..attribution.context import current_visit
 from ..attribution.cookies import is_token
 from ..attribution.visit import Visit
+from . import handover
 from .fields import clean
 from .handover import hand_over
 
@@ -75,6 +76,8 @@ def submit(settings: Settings, event: Event) -> bool:
     block, on commit); True when accepted, or taken to be submitted later."""
     # Read in the request, not at commit: whether the visit carries a click id.
     event.expects_click = expects_click(event, current_visit())
+    if not handover.installed:  # the common case: no transaction-aware integration
+        return delivery.backend_for(settings).submit(event)
     return hand_over(functools.partial(_deliver, settings, event))
 
 

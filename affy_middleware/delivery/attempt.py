@@ -102,6 +102,12 @@ class Attempt:
         with self._lock:
             return self._breaker.paused
 
+    @property
+    def paused_now(self) -> bool:
+        """``paused`` without the lock, for a hint on the request path: a stale answer
+        costs one needless wake-up, or a wait of at most an idle sender's timeout."""
+        return self._breaker.paused
+
     # -- one attempt -------------------------------------------------------------------
 
     def run(self, event: Event, *, attempts: int, probe: bool, hold: bool = True) -> Outcome:

@@ -97,7 +97,10 @@ class ThreadBackend(Backend):
                     queue.count += 1
                     queue.bytes += size
                     p.counters.values["enqueued"] += 1
-                    if queue.idle:
+                    # An idle sender could not send during a pause: don't wake it for
+                    # nothing on every submit (it looks again within IDLE_WAIT, or at a
+                    # parked retry's time, and the sender ending the pause takes more).
+                    if queue.idle and not p.attempt.paused_now:
                         queue.work.notify()
                     accepted = True
                     start = queue.senders == 0
