@@ -115,7 +115,8 @@ def check_outbox(app_configs: Sequence[Any] | None = None, **_: Any) -> list[Che
             f"create them: {reason}",
             hint="Create them once as their owner: `affy outbox init` (or print the SQL "
             "with `affy outbox init --sql`), then grant this user SELECT, INSERT, UPDATE "
-            "and DELETE on affy_outbox and affy_outbox_dead.",
+            "and DELETE on affy_outbox and affy_outbox_dead and USAGE on the sequence "
+            "affy_outbox_seq_seq (docs/deployment.md, Tables).",
             id="affy.E004",
         )
     ]

@@ -110,18 +110,29 @@ def test_e004_names_affy_outbox_init_when_the_tables_are_missing(pg_server: Any)
 def test_no_e004_once_the_owner_ran_init_or_when_tables_can_be_made(pg_server: Any) -> None:
     import psycopg
 
+    from affy_middleware._wire import Event, click_body
     from affy_middleware.delivery.outbox.pg_schema import PG_SCHEMA
+    from affy_middleware.delivery.outbox.postgres import PostgresOutbox
 
     url = limited_user(pg_server)
     role = url.split("//", 1)[1].split(":", 1)[0]
     owner_url = url.replace(f"{role}:app-pw-9q@", f"{USER}:{PASSWORD}@")
     with psycopg.connect(owner_url, autocommit=True) as conn:  # what `affy outbox init` runs
         conn.execute(PG_SCHEMA)
+        # the grants E004's hint names
         conn.execute(
             f'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO "{role}"'
         )
+        conn.execute(f'GRANT USAGE ON SEQUENCE affy_outbox_seq_seq TO "{role}"')
     for ready in (url, pg_server.create_db()):  # initialised / the owner creates on first use
         assert affy_ids(AFFY_OUTBOX_URL=ready, MIDDLEWARE=[SECURITY, OURS]) == []
+    outbox = PostgresOutbox(url)  # and the app's user can write and claim with them
+    try:
+        body = click_body(1, affiliate_reference="p1", click_id="c1", session_id="s1")
+        outbox.put(Event(kind="click", body=body, order_key="s1"), claimed=False)
+        assert [e.kind for e in outbox.claim(5)] == ["click"]
+    finally:
+        outbox.close()
 
 
 def test_no_e004_when_postgresql_is_unreachable() -> None:
