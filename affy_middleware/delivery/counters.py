@@ -33,7 +33,8 @@ def _outcome_of(name: str) -> str:
 
 
 #: Counters reported by ``stats()`` (plus the gauges queued, in_flight, paused, spooled,
-#: and ``dropped``, the sum of the ``dropped_*`` counters).
+#: ``dropped``, the sum of the ``dropped_*`` counters, and ``outbox_errors``, the
+#: documented name of ``spool_errors``, which stays as its alias).
 COUNTERS = (
     "enqueued",
     "sent",
@@ -102,7 +103,7 @@ class Counters:
 def empty_stats() -> dict[str, int]:
     """Every key of ``stats()`` at zero (a backend that delivers nothing)."""
     result = dict.fromkeys(COUNTERS, 0)
-    result.update(queued=0, in_flight=0, paused=0, dropped=0, spooled=0)
+    result.update(queued=0, in_flight=0, paused=0, dropped=0, spooled=0, outbox_errors=0)
     return result
 
 
@@ -113,4 +114,5 @@ def with_gauges(
     counters.update(queued=queued, in_flight=in_flight, paused=int(paused))
     counters["dropped"] = sum(v for k, v in counters.items() if k.startswith("dropped_"))
     counters["spooled"] = spooled
+    counters["outbox_errors"] = counters["spool_errors"]  # the documented name (issue 11)
     return counters

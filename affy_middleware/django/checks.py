@@ -6,6 +6,8 @@ affy.E002   ``AffyMiddleware`` is listed more than once in ``MIDDLEWARE``
 affy.E003   ``AffyMiddleware`` comes before ``SecurityMiddleware`` while
             ``SECURE_SSL_REDIRECT`` is on: an http landing would be tracked, then
             redirected to https and tracked again
+affy.E004   the PostgreSQL outbox (``AFFY_OUTBOX_URL``) is reachable but its tables are
+            missing and cannot be created by this user (run ``affy outbox init``)
 affy.W001   ``AffyMiddleware`` is not in ``MIDDLEWARE`` (nothing is attributed, unless
             ``wsgi.py``/``asgi.py`` wrap the application: then silence it)
 ==========  ============================================================================
@@ -22,10 +24,12 @@ from django.utils.module_loading import import_string
 
 from .._errors import AffyConfigError
 from .._settings import Settings
+from ..delivery.outbox import OutboxError
+from ..delivery.outbox.pg_schema import SCHEMES, redact_url
 from . import conf
 from .middleware import AffyMiddleware
 
-__all__ = ["check_settings", "check_middleware"]
+__all__ = ["check_settings", "check_middleware", "check_outbox"]
 
 SECURITY_MIDDLEWARE = "django.middleware.security.SecurityMiddleware"
 
@@ -83,6 +87,41 @@ def check_middleware(app_configs: Sequence[Any] | None = None, **_: Any) -> list
     return errors
 
 
+def check_outbox(app_configs: Sequence[Any] | None = None, **_: Any) -> list[CheckMessage]:
+    """affy.E004: the PostgreSQL outbox's tables exist, or this user can create them (as
+    the first event would). An unreachable server is not reported here: the start-up
+    error says so already, and a build step without a database must still pass."""
+    try:
+        settings = Settings.from_mapping(conf.django_config())
+    except AffyConfigError:
+        return []  # affy.E001 reports it
+    url = settings.outbox_url
+    if url is None or not url.startswith(SCHEMES):
+        return []
+    from ..delivery.outbox.postgres import PostgresOutbox
+
+    try:
+        PostgresOutbox(url).close()  # creates the tables when missing, as first use does
+        return []
+    except OutboxError as exc:
+        try:
+            PostgresOutbox(url, create=False).close()
+        except OutboxError:
+            return []  # unreachable: the tables were not the problem
+        reason = exc
+    return [
+        Error(
+            f"The outbox's tables are missing at {redact_url(url)} and this user cannot "
+            f"create them: {reason}",
+            hint="Create them once as their owner: `affy outbox init` (or print the SQL "
+            "with `affy outbox init --sql`), then grant this user SELECT, INSERT, UPDATE "
+            "and DELETE on affy_outbox and affy_outbox_dead and USAGE on the sequence "
+            "affy_outbox_seq_seq (docs/deployment.md, Tables).",
+            id="affy.E004",
+        )
+    ]
+
+
 def _is_security(path: str) -> bool:
     if path == SECURITY_MIDDLEWARE:
         return True
@@ -103,3 +142,4 @@ def _is_subclass(path: object, cls: type) -> bool:
 
 register(check_settings, "affy")
 register(check_middleware, "affy")
+register(check_outbox, "affy")
