@@ -7,7 +7,6 @@ conversions reach the delivery).
 
 from __future__ import annotations
 
-import functools
 from decimal import Decimal
 
 from .. import _resolution, delivery
@@ -18,7 +17,7 @@ from ..attribution.cookies import is_token
 from ..attribution.visit import Visit
 from . import handover
 from .fields import clean
-from .handover import hand_over
+from .handover import Conversion, hand_over
 
 __all__ = [
     "identify",
@@ -78,11 +77,7 @@ def submit(settings: Settings, event: Event) -> bool:
     event.expects_click = expects_click(event, current_visit())
     if not handover.installed:  # the common case: no transaction-aware integration
         return delivery.backend_for(settings).submit(event)
-    return hand_over(functools.partial(_deliver, settings, event))
-
-
-def _deliver(settings: Settings, event: Event) -> bool:
-    return delivery.backend_for(settings).submit(event)
+    return hand_over(Conversion(settings, event))
 
 
 def expects_click(event: Event, visit: Visit | None) -> bool:

@@ -10,8 +10,12 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .._wire import Event
+
+if TYPE_CHECKING:
+    from .outbox.app_rows import Address
 
 __all__ = ["Backend", "Sender", "State"]
 
@@ -73,6 +77,15 @@ class Backend(ABC):
         """When the oldest event not yet delivered was made (``time.time()``), where the
         backend knows it; None otherwise (read-only, for ``health()``)."""
         return None
+
+    def app_outbox(self) -> Address | None:
+        """The outbox this backend delivers from, to an integration that may write rows
+        into it in the app's own transaction (``outbox.app_rows``); None: submit instead."""
+        return None
+
+    def rows_written(self) -> None:  # noqa: B027 (optional: a no-op by default)
+        """The app committed rows it wrote into :meth:`app_outbox`: take them now rather
+        than at the lease keeper's next round."""
 
     # Fork hooks, called by the registry; the backend's own pid check covers forks
     # that run no at-fork hook (uWSGI).

@@ -20,7 +20,7 @@ from .base import Backend, Sender, State
 from .breaker import RetryPolicy
 from .counters import with_gauges
 from .logs import logger
-from .outbox import DEFAULT_LEASE, OutboxError
+from .outbox import DEFAULT_LEASE, OutboxError, app_rows
 from .pipeline import Pipeline
 from .queue import Item, estimate_size
 from .relay import Relay
@@ -129,6 +129,15 @@ class ThreadBackend(Backend):
     def start(self) -> None:
         """Start delivering now rather than at the first event: replays the outbox."""
         self._here.get().start()
+
+    def app_outbox(self) -> app_rows.Address | None:
+        return app_rows.address(self.settings)
+
+    def rows_written(self) -> None:
+        p = self._here.get()
+        if p.stored:
+            p.start()  # the keeper, if it is not running yet
+            Relay.wake(p.queue.gen)
 
     @property
     def threads(self) -> list[threading.Thread]:

@@ -80,6 +80,10 @@ def watch() -> None:
 
 
 def _on_setting_changed(*, setting: str, **_: object) -> None:
+    if setting.startswith("AFFY_") or setting == "DATABASES":
+        from . import outbox  # which database the outbox is: asked again
+
+        outbox.forget()
     if setting.startswith("AFFY_"):
         forget()
 

@@ -2,10 +2,13 @@
 
 Installed as the conversions' hand-over when ``affy_middleware.django`` is imported. When
 the thread (or async context) is inside an atomic block (``ATOMIC_REQUESTS``, a view's
-``transaction.atomic()``), ``@track_registration``, ``@track_payment`` and ``report_*`` give
-the event to ``transaction.on_commit``: a rollback, of the block or of the savepoint the
-event was made in, reports nothing, and a commit reports once. Outside one, the event goes
-to delivery at once, as in any other framework.
+``transaction.atomic()``), ``@track_registration``, ``@track_payment`` and ``report_*`` tie
+the event to the transaction: a rollback, of the block or of the savepoint the event was
+made in, reports nothing, and a commit reports once. When the outbox is that database,
+the event's row is written in the transaction itself (``outbox.py``: no window between
+the commit and the row); otherwise the event goes to delivery on
+``transaction.on_commit`` (a crash right after the commit loses it). Outside a block, the
+event goes to delivery at once, as in any other framework.
 
 Which database: the default one when it is in an atomic block, else the first open
 connection that is (the usual project has one database). Clicks are never deferred.
@@ -16,13 +19,15 @@ from __future__ import annotations
 import functools
 
 from .._logging import log_failure
-from ..conversions.handover import Send
+from ..conversions.handover import Conversion, Send
+from .outbox import write_in_transaction
 
 __all__ = ["on_commit_hand_over"]
 
 
-def on_commit_hand_over(send: Send) -> bool | None:
-    """Defer ``send`` to the commit of the current atomic block; None outside one."""
+def on_commit_hand_over(conversion: Conversion) -> bool | None:
+    """Tie the conversion to the current atomic block's transaction (its outbox row
+    written in it, else its send deferred to the commit); None outside one."""
     from django.conf import settings
 
     if not settings.configured:
@@ -34,7 +39,9 @@ def on_commit_hand_over(send: Send) -> bool | None:
     if not in_block:
         return None
     alias = DEFAULT_DB_ALIAS if DEFAULT_DB_ALIAS in in_block else in_block[0]
-    transaction.on_commit(functools.partial(_send_after_commit, send), using=alias)
+    if write_in_transaction(conversion, alias):
+        return True
+    transaction.on_commit(functools.partial(_send_after_commit, conversion), using=alias)
     return True
 
 

@@ -1,0 +1,104 @@
+"""``manage.py djproject_outbox_tx STEP SESSION_ID AMOUNT``: a payment reported inside a
+transaction whose database is also the outbox; prints what could be seen, as JSON.
+
+Steps: ``rollback`` (the block rolls back), ``commit`` (it commits, then the command
+flushes), ``crash`` (it commits, then the process ends at once: no flush, no shutdown),
+``drain`` (no report: deliver what the outbox holds, as any relay would), ``broken``
+(the outbox table is dropped first: the row cannot be written in the transaction; the
+app's own write in the same transaction must still commit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import sys
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+from django.db import DatabaseError, connection, transaction
+
+import affy_middleware
+from affy_middleware import delivery
+from affy_middleware.django.conf import configured
+
+
+class Rollback(Exception):
+    pass
+
+
+def rows(session_id: str, *, outside: bool = False) -> int | None:
+    """Outbox rows of the session, through Django's connection or a separate one; None
+    when Django's database has no outbox table (the outbox is elsewhere)."""
+    sql = "SELECT count(*) FROM affy_outbox WHERE order_key = %s"
+    if not outside:
+        try:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(sql, [session_id])
+                return int(cursor.fetchone()[0])
+        except DatabaseError:
+            return None
+    if connection.vendor == "sqlite":
+        with sqlite3.connect(connection.settings_dict["NAME"]) as db:
+            try:
+                return int(db.execute(sql.replace("%s", "?"), (session_id,)).fetchone()[0])
+            except sqlite3.OperationalError:  # no such table
+                return None
+    import psycopg
+
+    with psycopg.connect(os.environ["DJPROJECT_PG_URL"]) as conn:
+        try:
+            return int(conn.execute(sql, (session_id,)).fetchone()[0])
+        except psycopg.errors.UndefinedTable:
+            return None
+
+
+class Command(BaseCommand):
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("step", choices=["rollback", "commit", "crash", "drain", "broken"])
+        parser.add_argument("session_id")
+        parser.add_argument("amount", nargs="?", default="1")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        step, session_id = options["step"], options["session_id"]
+        backend = delivery.backend_for(configured())
+        backend.start()  # the outbox opens (and creates its tables) off this thread
+        seen: dict[str, Any] = {"outbox": repr(backend.app_outbox())}
+        if step == "drain":
+            seen["delivered"] = affy_middleware.flush(30)
+            seen["after"] = rows(session_id)
+            self.stdout.write(json.dumps(seen))
+            return
+        if step == "broken":
+            affy_middleware.flush(30)  # the outbox is open: its keeper made the tables
+            with connection.cursor() as cursor:
+                cursor.execute("DROP TABLE affy_outbox")
+                cursor.execute("CREATE TABLE IF NOT EXISTS signup (email TEXT)")
+        try:
+            with transaction.atomic():
+                seen["accepted"] = affy_middleware.report_payment(
+                    options["amount"], session_id=session_id
+                )
+                if step == "broken":  # the app goes on writing in its transaction
+                    with connection.cursor() as cursor:
+                        cursor.execute("INSERT INTO signup (email) VALUES (%s)", ["b@x.org"])
+                seen["inside"] = rows(session_id)
+                seen["outside_before_commit"] = rows(session_id, outside=True)
+                if step == "rollback":
+                    raise Rollback
+        except Rollback:
+            pass
+        seen["after_transaction"] = rows(session_id)
+        if step == "broken":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT count(*) FROM signup")
+                seen["signups"] = int(cursor.fetchone()[0])
+        if step == "crash":  # committed; the process dies before anything else runs
+            sys.stdout.write(json.dumps(seen))
+            sys.stdout.flush()
+            os._exit(0)
+        seen["delivered"] = affy_middleware.flush(30)
+        seen["after"] = rows(session_id)
+        seen["stats"] = affy_middleware.stats()
+        self.stdout.write(json.dumps(seen))
