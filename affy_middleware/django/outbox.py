@@ -44,6 +44,8 @@ def write_in_transaction(conversion: Conversion, alias: str) -> bool:
     if where is None:
         return False
     connection = connections[alias]
+    if connection.needs_rollback:  # doomed (set_rollback, a failed query): on_commit drops it
+        return False
     if not _is_same(alias, where, connection):
         return False
     sql, params = app_rows.insert(where.dialect, conversion.event)
