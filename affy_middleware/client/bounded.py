@@ -1,15 +1,20 @@
-"""Reading AFFY's answer within bounds: at most ``MAX_ANSWER`` bytes, by a deadline.
+"""Calling AFFY within bounds: one deadline for the whole call, at most ``MAX_ANSWER``
+bytes read.
 
 httpx's timeout bounds each network operation, not the call: a server that trickles one
-byte per second keeps a read alive for ever. And ``response.read()`` takes whatever is
-sent: a broken proxy's 300 MB "success" would sit in memory. So the answer is streamed,
-``Content-Length`` is checked first, and the size and the deadline between chunks.
+byte per second keeps a read alive for ever, and one that answers its headers late and
+then stalls mid-body holds the call for a whole extra timeout. :class:`Remaining` makes
+each operation's timeout what is left of the call's time instead. And ``response.read()``
+takes whatever is sent: a broken proxy's 300 MB "success" would sit in memory. So the
+answer is streamed, ``Content-Length`` is checked first, and the size and the deadline
+between chunks.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Iterator
+from typing import Any
 
 import httpx
 
@@ -25,6 +30,36 @@ IDENTITY = {"Accept-Encoding": "identity"}
 
 class AnswerTooLarge(AffyNetworkError):
     """The answer is larger than ``MAX_ANSWER``: a broken proxy, not AFFY. Retried."""
+
+
+_STEPS = ("connect", "read", "write", "pool")
+
+
+class Remaining(dict[str, "float | None"]):
+    """A request's ``timeout`` extension whose every step (connect, write, each read, the
+    wait for a pooled connection) may take only what is left until ``deadline``
+    (monotonic). The transport looks a step's timeout up right before the step::
+
+        request.extensions["timeout"] = Remaining(time.monotonic() + 10)
+    """
+
+    def __init__(self, deadline: float) -> None:
+        super().__init__({step: self._left(deadline) for step in _STEPS})
+        self.deadline = deadline
+
+    @staticmethod
+    def _left(deadline: float) -> float:
+        return max(0.001, deadline - time.monotonic())  # 0 would mean "no wait at all"
+
+    def __getitem__(self, step: str) -> float | None:
+        if step in _STEPS:
+            return self._left(self.deadline)
+        return super().__getitem__(step)
+
+    def get(self, step: str, default: object = None) -> Any:
+        if step in _STEPS:
+            return self._left(self.deadline)
+        return super().get(step, default)
 
 
 class BodyReader:

@@ -10,7 +10,7 @@ import httpx
 
 from .._settings import Settings
 from .._wire import Event
-from .bounded import BodyReader
+from .bounded import BodyReader, Remaining
 from .calls import Call, ClientBase
 from .results import ClickResult, LeadResult, PaymentResult, RegistrationResult, StatusResult
 
@@ -52,20 +52,22 @@ class AffyClient(ClientBase):
         )
 
     def _send(self, call: Call[T]) -> T:
-        # AFFY_TIMEOUT bounds the whole call: each step gets what is left, and the body
-        # is read in chunks with the deadline (and the size cap) checked between them.
+        # AFFY_TIMEOUT bounds the whole call: each network step may take only what is
+        # left of it (``Remaining``), and the body is read in chunks with the deadline
+        # (and the size cap) checked between them.
         deadline = time.monotonic() + self.settings.timeout
+        request = self._http.build_request(
+            call.method, call.path, content=call.content, headers=self._headers_for(call)
+        )
+        request.extensions["timeout"] = Remaining(deadline)
         try:
-            with self._http.stream(
-                call.method,
-                call.path,
-                content=call.content,
-                headers=self._headers_for(call),
-                timeout=httpx.Timeout(self.settings.timeout),
-            ) as streamed:
+            streamed = self._http.send(request, stream=True)
+            try:
                 response = BodyReader(streamed, deadline, self.settings.api_url).read(
                     streamed.iter_bytes()
                 )
+            finally:
+                streamed.close()
         except httpx.HTTPError as exc:
             raise self._network_error(exc) from exc
         return self._result(call, response)

@@ -97,3 +97,50 @@ async def test_the_async_client_is_bounded_too() -> None:
     async with AsyncAffyClient(client_id=1, api_url=URL, transport=huge) as affy:
         with pytest.raises(AffyNetworkError, match="bytes or more"):
             await affy.status("s1")
+
+
+@pytest.fixture
+def stalling_server() -> Iterator[str]:
+    """A real server on 127.0.0.1 that answers its headers after 0.6 s, sends part of the
+    body, then goes silent until the test ends (a proxy that hangs mid-answer)."""
+    import socket
+    import threading
+
+    done = threading.Event()
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(10)
+
+    def serve() -> None:
+        try:
+            conn, _ = listener.accept()
+        except OSError:
+            return
+        with conn:
+            conn.recv(65536)
+            done.wait(0.6)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                b"Content-Length: 100\r\n\r\n{\"sessionId\":"
+            )
+            done.wait(10)  # bounded: the test ends well before
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        done.set()
+        listener.close()
+        thread.join(5)
+
+
+def test_a_stall_mid_body_is_cut_at_the_deadline_not_a_read_timeout_later(
+    stalling_server: str,
+) -> None:
+    # The headers take 0.6 of the 1.0 s; a per-read timeout alone would then wait another
+    # whole second for the rest of the body (1.6 s in all).
+    with AffyClient(client_id=1, api_url=stalling_server, timeout=1.0) as affy:
+        start = time.monotonic()
+        with pytest.raises(AffyNetworkError):
+            affy.status("s1")
+        assert time.monotonic() - start < 1.45
