@@ -7,10 +7,10 @@ an event that could not be sent stays there for a later process.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
+from .._process import PerProcess
 from .._settings import Settings
 from .._wire import Event
 from .attempt import Attempt, Verdict
@@ -18,7 +18,6 @@ from .base import Backend, Sender, State
 from .breaker import RetryPolicy
 from .counters import Counters, with_gauges
 from .durable import Durable
-from .fork import inherit
 from .logs import LogLimiter, logger
 from .outbox import DEFAULT_LEASE
 
@@ -26,6 +25,21 @@ __all__ = ["InlineBackend"]
 
 #: Tries per event, within ``max(timeout, flush_timeout)`` seconds in all.
 MAX_TRIES = 3
+
+
+class _Here:
+    """What one process has for an inline backend: its counters, attempt step (client,
+    breaker) and outbox handle. A forked child makes its own on first use (by pid, so
+    also under uWSGI, which runs no at-fork hook); the parent's stay alive, unused."""
+
+    __slots__ = ("log", "counters", "attempt", "durable")
+
+    def __init__(self, backend: InlineBackend) -> None:
+        self.log = LogLimiter()  # its lock too: a parent's thread may hold it at fork
+        self.counters = Counters()
+        settings = backend.settings
+        self.attempt = Attempt(settings, backend.policy, self.counters, self.log, backend.sender)
+        self.durable = Durable(settings, self.counters, self.log, backend.lease)
 
 
 class InlineBackend(Backend):
@@ -43,36 +57,27 @@ class InlineBackend(Backend):
         outbox_lease: float = DEFAULT_LEASE,
     ) -> None:
         self.settings = settings
-        self._send = send
+        self.sender = send
         self.policy = retry_policy or RetryPolicy()
-        self._lease = outbox_lease
+        self.lease = outbox_lease
         self.state = State.IDLE
         self._stop = threading.Event()  # interrupts a backoff at exit
-        self._fresh()
-
-    def _fresh(self) -> None:
-        self._pid = os.getpid()
-        self._log = LogLimiter()  # its lock too: a parent's thread may hold it at fork
-        self._counters = Counters()
-        self._attempt = Attempt(self.settings, self.policy, self._counters, self._log, self._send)
-        self._durable = Durable(self.settings, self._counters, self._log, self._lease)
+        self._here: PerProcess[_Here] = PerProcess(lambda parent: _Here(self))
 
     def submit(self, event: Event) -> bool:
         """Send now, a few bounded tries; True when AFFY accepted the event."""
         try:
             if self.state is State.CLOSED:
                 return False
-            if self._pid != os.getpid():
-                self.after_fork_in_child()
-            return self._send_now(event)
+            return self._send_now(self._here.get(), event)
         except Exception:  # never into the host app
             logger.debug("affy_middleware: inline delivery failed", exc_info=True)
             return False
 
-    def _send_now(self, event: Event) -> bool:
-        durable, attempt = self._durable, self._attempt
+    def _send_now(self, here: _Here, event: Event) -> bool:
+        durable, attempt, counters = here.durable, here.attempt, here.counters
         stored = durable.location is not None and durable.put(event, claimed=True) is not None
-        self._counters.add("enqueued")
+        counters.add("enqueued")
         settings = self.settings
         budget_end = time.monotonic() + max(settings.timeout, settings.flush_timeout)
         for tries in range(MAX_TRIES):
@@ -93,33 +98,37 @@ class InlineBackend(Backend):
         if stored:
             durable.release([event.event_id])  # for a later process to send
         else:
-            self._counters.finish("dropped_unsent", event.kind)
-            self._attempt.gave_up(event, "unsent")
-        self._log.warn(
+            counters.finish("dropped_unsent", event.kind)
+            attempt.gave_up(event, "unsent")
+        here.log.warn(
             "unsent", "could not deliver an event inline (AFFY unreachable)", event=event
         )
         return False
 
     def close(self, timeout: float | None = None, *, final: bool = False) -> None:
+        attempt = self._here.get().attempt
         if final:
             self.state = State.CLOSED
             self._stop.set()
-            self._attempt.transport.close()
-        self._attempt.reset()
+            attempt.transport.close()
+        attempt.reset()
 
     def stats(self) -> dict[str, int]:
-        spooled = self._durable.count() if self._pid == os.getpid() else 0
-        counters = self._counters.snapshot()
+        here = self._here.get()
         return with_gauges(
-            counters, queued=0, in_flight=0, paused=self._attempt.paused, spooled=spooled
+            here.counters.snapshot(),
+            queued=0,
+            in_flight=0,
+            paused=here.attempt.paused,
+            spooled=here.durable.count(),
         )
 
     def before_fork(self) -> None:
-        self._attempt.transport.fence.before_fork()
+        self._here.get().attempt.transport.fence.before_fork()
 
     def after_fork_in_parent(self) -> None:
-        self._attempt.transport.fence.after_fork_in_parent()
+        self._here.get().attempt.transport.fence.after_fork_in_parent()
 
     def after_fork_in_child(self) -> None:
-        inherit(self._attempt.transport.client, self._durable.outbox)
-        self._fresh()
+        """A fresh state: the parent's client and outbox handle stay alive, unused."""
+        self._here.get()

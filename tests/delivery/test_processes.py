@@ -401,3 +401,56 @@ def test_gunicorn_preload_workers_each_deliver_once(
         assert by_click[f"c{i}"]["affiliate_reference"] == f"w{pid}"
     assert len(set(pids)) >= 2
     assert sandbox.duplicates() == 0
+
+
+INLINE_FORK_SCRIPT = textwrap.dedent(
+    """
+    import ctypes, json, os, threading
+    from affy_middleware import delivery
+    from affy_middleware._settings import Settings
+    from affy_middleware._wire import Event
+
+    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", delivery="sync")
+    sent, lock = [], threading.Lock()
+
+    def send(event):
+        with lock:
+            sent.append(event.event_id)
+        return {}
+
+    d = delivery.make_backend(settings, send=send)
+    for i in range(5):
+        d.submit(Event(kind="click", body={"i": i}, order_key=f"p{i}"))
+    r, w = os.pipe()
+    pid = ctypes.PyDLL(None).fork()  # in C, as uWSGI forks: no at-fork hook runs
+    if pid == 0:
+        go = threading.Barrier(4)
+
+        def first_requests(n):  # a fresh worker's first requests, on 4 threads at once
+            go.wait(5)
+            for i in range(2):
+                d.submit(Event(kind="click", body={"i": i}, order_key=f"c{n}{i}"))
+
+        threads = [threading.Thread(target=first_requests, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+        os.write(w, json.dumps(dict(d.stats())).encode())
+        os._exit(0)
+    os.close(w)
+    child = json.loads(os.read(r, 65536))
+    os.waitpid(pid, 0)
+    print(json.dumps({"parent": dict(d.stats()), "child": child}))
+    """
+)
+
+
+def test_the_inline_backend_starts_afresh_in_a_hookless_fork(tmp_path: Path) -> None:
+    proc = run_script(tmp_path, INLINE_FORK_SCRIPT, [], dict(os.environ))
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    result = json.loads(out.strip().splitlines()[-1])
+    assert (result["parent"]["enqueued"], result["parent"]["sent"]) == (5, 5)
+    # The child's 4 threads share one fresh state: all 8 counted, none of the parent's.
+    assert (result["child"]["enqueued"], result["child"]["sent"]) == (8, 8)
