@@ -11,12 +11,14 @@ would, if this process died first).
 "The same database" is asked of the servers, once per process and connection: both
 connections read ``current_database()``, ``current_schema()``, the port and the server's
 start time, and the answers must be equal. Anything else (another database, a failed
-query, a missing table) falls back to the on-commit hand-over: never worse than before.
+query, a missing table) falls back to the on-commit hand-over: never worse than before. A
+server that cannot answer is asked again a minute later, not written off for good.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 from .. import delivery
@@ -27,9 +29,13 @@ from ..delivery.outbox import app_rows
 
 __all__ = ["write_in_transaction"]
 
+#: Seconds before asking the servers again when one of them could not answer.
+RETRY_AFTER = 60.0
+
 _lock = threading.Lock()
 # (alias, outbox address) -> whether they are the same database: asked once per process.
 _same: dict[tuple[str, app_rows.Address], bool] = {}
+_retry_at: dict[tuple[str, app_rows.Address], float] = {}
 _warned = False
 
 
@@ -65,13 +71,20 @@ def _is_same(alias: str, where: app_rows.Address, connection: Any) -> bool:
     key = (alias, where)
     known = _same.get(key)
     if known is None:
+        if time.monotonic() < _retry_at.get(key, 0.0):
+            return False  # could not tell a moment ago: on commit meanwhile
         known = _compare(where, connection)
         with _lock:
-            _same[key] = known
-    return known
+            if known is None:
+                _retry_at[key] = time.monotonic() + RETRY_AFTER
+            else:
+                _same[key] = known
+    return bool(known)
 
 
-def _compare(where: app_rows.Address, connection: Any) -> bool:
+def _compare(where: app_rows.Address, connection: Any) -> bool | None:
+    """Whether they are the same database; None when it cannot be told now (a server
+    unreachable: asked again after ``RETRY_AFTER``)."""
     from django.db import transaction
 
     if where.dialect == "sqlite":
@@ -85,9 +98,9 @@ def _compare(where: app_rows.Address, connection: Any) -> bool:
             cursor.execute(app_rows.IDENTITY_SQL)
             ours = tuple(cursor.fetchone())
         return ours == app_rows.server_identity(where.location)
-    except Exception as exc:  # OutboxError, or the app's driver: not the same then
+    except Exception as exc:  # OutboxError, or the app's driver
         _warn_once(connection.alias, exc)
-        return False
+        return None
 
 
 def _warn_once(alias: str, exc: BaseException) -> None:
@@ -110,4 +123,5 @@ def forget() -> None:
     global _warned
     with _lock:
         _same.clear()
+        _retry_at.clear()
         _warned = False

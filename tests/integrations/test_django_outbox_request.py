@@ -82,3 +82,30 @@ def test_a_rolled_back_signup_leaves_no_row(
     assert affy_middleware.flush(30)
     assert sandbox.events("registration") == []
     assert not [r for r in caplog.records if r.levelname == "WARNING"]  # nothing went wrong
+
+
+def test_a_server_that_cannot_answer_is_asked_again_later(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from affy_middleware.delivery.outbox.app_rows import Address
+    from affy_middleware.django import outbox
+
+    answers: list[bool | None] = [None, True]
+    asked: list[int] = []
+
+    def compare(where: Address, connection: object) -> bool | None:
+        asked.append(1)
+        return answers.pop(0)
+
+    outbox.forget()
+    monkeypatch.setattr(outbox, "_compare", compare)
+    where = Address("postgresql", "postgresql://u@127.0.0.1:9/x")
+    try:
+        assert outbox._is_same("default", where, None) is False  # cannot tell: not now
+        assert outbox._is_same("default", where, None) is False and len(asked) == 1
+        monkeypatch.setattr(outbox, "RETRY_AFTER", 0.0)
+        outbox._retry_at.clear()
+        assert outbox._is_same("default", where, None) is True  # asked again
+        assert outbox._is_same("default", where, None) is True and len(asked) == 2
+    finally:
+        outbox.forget()
