@@ -22,17 +22,25 @@ safe, nothing is sent). That reaches every ``Settings`` built *during* the test,
 time, before the fixture ran, keeps the settings it read then: create the app in a
 fixture that requests ``affy_events`` (an app factory), pass ``client_id=`` explicitly, or
 set ``AFFY_CLIENT_ID`` in the environment your tests run with.
+
+Django: the app reads ``settings.AFFY_*`` once, at start-up; the fixture reads them again
+(with the id when they have none), so ``report_*`` outside a request use ``settings.py``'s
+values in tests as in production. The recipe with pytest-django: ``docs/django.md``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+import sys
 from collections.abc import Iterator
+from types import ModuleType
 from typing import Any
 
 import pytest
 
 from . import _resolution
+from ._errors import AffyConfigError
 from ._settings import Settings
 from ._wire import Event
 from .delivery import CaptureBackend, installed
@@ -90,8 +98,35 @@ def affy_events(
     """Capture every AFFY event enqueued during the test instead of sending it."""
     if not os.environ.get("AFFY_CLIENT_ID", "").strip():
         monkeypatch.setenv("AFFY_CLIENT_ID", str(request.config.getini("affy_client_id")))
-    # Settings read from the environment before the test are read again (with the id).
-    monkeypatch.setattr(_resolution, "_default", None)
     events = CapturedEvents()
     with installed(CaptureBackend(events)):
-        yield events
+        # Settings read before the test are read again (with the id), inside the capture:
+        # reading them may open the backend of an outbox, which must be ours.
+        monkeypatch.setattr(_resolution, "_default", None)
+        django_conf = _django_conf()
+        if django_conf is not None:
+            _read_django_settings(django_conf)
+        try:
+            yield events
+        finally:
+            if django_conf is not None:
+                django_conf.forget()  # the test's AFFY_CLIENT_ID must not outlive it
+
+
+def _django_conf() -> ModuleType | None:
+    """The Django integration's settings module when it is in use with configured settings."""
+    module = sys.modules.get("affy_middleware.django.conf")
+    django_settings = getattr(sys.modules.get("django.conf"), "settings", None)
+    if module is None or not getattr(django_settings, "configured", False):
+        return None
+    return module
+
+
+def _read_django_settings(django_conf: ModuleType) -> None:
+    # Django's app read settings.py once, at start-up (before any fixture): without this,
+    # ``report_*`` outside a request would fall back to the environment alone.
+    # A malformed setting is not the fixture's failure: the middleware raises it where the
+    # test meets it (and ``manage.py check`` names it).
+    django_conf.forget()
+    with contextlib.suppress(AffyConfigError):
+        django_conf.configured()  # made the default for work outside a request

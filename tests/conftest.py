@@ -11,6 +11,10 @@ from affy_middleware.sandbox import SandboxServer
 #: The API key every test sandbox requires on authenticated calls.
 TEST_API_KEY = "test-key"
 
+# A pytest-django project with its own ini, run in its own session by
+# integrations/test_django_recipe.py (this suite configures Django itself).
+collect_ignore = ["djrecipe"]
+
 
 @pytest.fixture
 def sandbox() -> Iterator[SandboxServer]:
