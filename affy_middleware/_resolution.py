@@ -8,14 +8,17 @@ middleware or integration resolved become the default for work outside a request
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._settings import Settings, warn_if_inactive
 
-__all__ = ["resolve", "configure_default", "default_settings"]
+__all__ = ["resolve", "configure_default", "default_settings", "default_source", "forget_default"]
 
 _default: Settings | None = None
+#: Where the default comes from when none is configured: an integration's own settings
+#: (Django's ``settings.py``), else the environment.
+_source: Callable[[], Settings] | None = None
 
 
 def resolve(
@@ -49,9 +52,25 @@ def configure_default(settings: Settings) -> None:
     _default = settings
 
 
-def default_settings() -> Settings:
-    """Settings for work outside a request: the last configured, else the environment."""
+def default_source(source: Callable[[], Settings] | None) -> None:
+    """Read the default from ``source()`` (which resolves, so configures it) rather than
+    the environment when none is configured, or was forgotten: an integration whose
+    settings can change at run time (Django's ``override_settings``) installs one."""
+    global _source
+    _source = source
+
+
+def forget_default() -> None:
+    """The configured default is stale: the next use reads it again."""
     global _default
-    if _default is None:
-        _default = Settings.from_env()
-    return _default
+    _default = None
+
+
+def default_settings() -> Settings:
+    """Settings for work outside a request: the last configured, else the integration's
+    (``default_source``), else the environment."""
+    global _default
+    current = _default
+    if current is None:
+        current = _default = _source() if _source is not None else Settings.from_env()
+    return current

@@ -7,6 +7,7 @@ import logging
 
 from django.apps import AppConfig
 
+from .. import _resolution
 from .._errors import AffyConfigError
 from . import conf
 
@@ -27,6 +28,9 @@ class AffyConfig(AppConfig):  # type: ignore[misc]  # Django has no type stubs h
         from . import checks  # noqa: F401  (registers the checks)
 
         conf.watch()
+        # Work outside a request (report_* from a job) uses settings.py's values, read
+        # again after any change (override_settings), not the environment's alone.
+        _resolution.default_source(conf.configured)
         try:
             conf.configured()
         except AffyConfigError:

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from .. import _resolution
 from .._resolution import resolve
 from .._settings import ENV_VARS, Settings
 
@@ -66,10 +67,12 @@ def configured() -> Settings:
 
 
 def forget() -> None:
-    """Read the settings again on next use."""
+    """Read the settings again on next use (and the default for work outside a request,
+    which ``configured()`` made them: ``report_*`` from a job sees the change too)."""
     global _configured
     with _lock:
         _configured = None
+        _resolution.forget_default()
 
 
 def watch() -> None:

@@ -96,13 +96,6 @@ def events() -> Iterator[list[Event]]:
         yield captured
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="affy_middleware/django/conf.py: a change of an AFFY_* setting (override_settings, "
-    "pytest-django's settings fixture) forgets conf's settings but not the default for "
-    "work outside a request (_resolution's), so report_* outside a request keep the old "
-    "values until something calls configured() again (docs/django.md says the change is seen)",
-)
 def test_report_outside_a_request_sees_a_settings_override(events: list[Event]) -> None:
     with override_settings(AFFY_CLIENT_ID=99):
         assert report_payment("5.00", session_id="s" * 22) is True
