@@ -1,13 +1,15 @@
 """Outbox benchmarks: what an outbox adds to the request, and how fast relays drain it.
 
     .venv/bin/python bench/bench_outbox.py                  # everything (~3 minutes)
-    .venv/bin/python bench/bench_outbox.py enqueue relays backlog
+    .venv/bin/python bench/bench_outbox.py enqueue relays lean backlog
     AFFY_BENCH_BACKLOG=20000 bench/bench_outbox.py backlog  # a smaller backlog
     AFFY_BENCH_PG_URL=postgresql://... bench/bench_outbox.py  # an existing server
 
 Without ``AFFY_BENCH_PG_URL`` a throwaway PostgreSQL is started from Debian's binaries
 (as the test suite does). The sandbox runs in its own process; every figure is printed
-next to its baseline from the same run.
+next to its baseline from the same run. ``lean`` measures the relays against a lean AFFY
+stand-in (``_lean_affy.py``: a 201 after the latency, nothing stored) instead of the
+sandbox, which on a small machine competes with the relays for the CPU.
 """
 
 from __future__ import annotations
@@ -139,9 +141,33 @@ def drain(sb: Sandbox, url: str, relays: int, rows: int, in_flight: int) -> tupl
     return elapsed, steady
 
 
-def bench_relays(sb: Sandbox, url: str) -> None:
+@contextmanager
+def lean_affy_process() -> Iterator[Sandbox]:
+    script = Path(__file__).resolve().parent / "_lean_affy.py"
+    proc = subprocess.Popen(
+        [sys.executable, str(script), "--port", "0"], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        url = next(word for word in line.split() if word.startswith("http://"))
+        yield Sandbox(url.rstrip("/"))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def bench_lean(sb: Sandbox, url: str) -> None:
+    with lean_affy_process() as lean:
+        bench_relays(lean, url, against="a lean AFFY stand-in")
+
+
+def bench_relays(sb: Sandbox, url: str, against: str = "the sandbox") -> None:
     in_flight, latency = 8, 0.05
-    print(f"\n## relay throughput, AFFY at +{latency * 1000:.0f} ms, {in_flight} in flight each")
+    print(
+        f"\n## relay throughput, {against} at +{latency * 1000:.0f} ms,"
+        f" {in_flight} in flight each"
+    )
     rates = {}
     for relays in (1, 2, 4):
         rows = 400 * relays
@@ -212,7 +238,12 @@ def bench_backlog(sb: Sandbox, url: str) -> None:
     )
 
 
-SECTIONS = {"enqueue": bench_enqueue, "relays": bench_relays, "backlog": bench_backlog}
+SECTIONS = {
+    "enqueue": bench_enqueue,
+    "relays": bench_relays,
+    "lean": bench_lean,
+    "backlog": bench_backlog,
+}
 
 
 def main(argv: list[str]) -> None:
