@@ -8,6 +8,7 @@ __all__ = [
     "COUNTERS",
     "KINDS",
     "OUTCOMES",
+    "UNKNOWN_KIND",
     "Counters",
     "empty_stats",
     "outcome_key",
@@ -18,6 +19,9 @@ __all__ = [
 #: for good, or given up for another reason): ``stats()`` keeps a count of each pair.
 KINDS = ("click", "registration", "registration_lead", "payment")
 OUTCOMES = ("delivered", "rejected", "dropped")
+#: The kind counted for an outbox row that names none of ``KINDS`` (a malformed row: its
+#: kind never becomes a label value of its own). Only ever ``dropped``.
+UNKNOWN_KIND = "unknown"
 
 
 def outcome_key(kind: str, outcome: str) -> str:
@@ -45,6 +49,7 @@ COUNTERS = (
     "dropped_expired",
     "dropped_shutdown",
     "dropped_unsent",
+    "dropped_malformed",
     "spool_errors",
     "outbox_slow",
     "dead_letters",
@@ -55,6 +60,7 @@ COUNTERS = (
     "dropped_click_unknown",
     "config_errors",
     *(outcome_key(k, o) for k in KINDS for o in OUTCOMES),
+    outcome_key(UNKNOWN_KIND, "dropped"),
 )
 #: The final counters (``sent``, ``dropped_*``), per kind: the per-kind key bumped with each.
 _FINAL = {
@@ -63,6 +69,7 @@ _FINAL = {
     if name == "sent" or name.startswith("dropped_")
     for kind in KINDS
 }
+_FINAL["dropped_malformed", UNKNOWN_KIND] = outcome_key(UNKNOWN_KIND, "dropped")
 
 
 class Counters:

@@ -10,15 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import delivery
-from ..delivery.counters import KINDS, OUTCOMES, outcome_key
+from ..delivery.counters import KINDS, OUTCOMES, UNKNOWN_KIND, outcome_key
+from ..delivery.hook import REASONS
+from ..delivery.outbox import outbox_location
 
-__all__ = ["Readings", "read", "DROP_REASONS", "KINDS", "OUTCOMES"]
+__all__ = ["Readings", "read", "DROP_REASONS", "EVENT_LABELS", "KINDS", "OUTCOMES"]
 
 #: Why an event was given up (the ``reason`` label; ``stats()`` keys ``dropped_<reason>``).
-DROP_REASONS = ("queue_full", "rejected", "click_unknown", "expired", "shutdown", "unsent")
+DROP_REASONS = REASONS
 # OUTCOMES (the ``outcome`` label): delivered, refused by AFFY for good (rejected, or a
 # lead whose click AFFY never learnt of), or dropped for another reason (queue full,
 # expired, shutdown...). KINDS: the ``kind`` label.
+#: Every (kind, outcome) of ``affy_events_total``: each kind by each outcome, and the
+#: malformed outbox rows that named no kind of ours, which can only be dropped.
+EVENT_LABELS = (*((k, o) for k in KINDS for o in OUTCOMES), (UNKNOWN_KIND, "dropped"))
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,11 @@ def read() -> Readings:
             totals[key] = totals.get(key, 0) + value
         if settings.active and not backend.blocks:
             capacity += settings.queue_size
-        has_outbox = has_outbox or settings.spool_path is not None
+        has_outbox = has_outbox or outbox_location(settings) is not None
     dropped = {reason: totals.get(f"dropped_{reason}", 0) for reason in DROP_REASONS}
-    events = {(k, o): totals.get(outcome_key(k, o), 0) for k in KINDS for o in OUTCOMES}
+    events = {(k, o): totals.get(outcome_key(k, o), 0) for k, o in EVENT_LABELS}
     return Readings(
-        outcomes={o: sum(events[k, o] for k in KINDS) for o in OUTCOMES},
+        outcomes={o: sum(n for (_, x), n in events.items() if x == o) for o in OUTCOMES},
         events=events,
         dropped=dropped,
         accepted=totals.get("enqueued", 0),

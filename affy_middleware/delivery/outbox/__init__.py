@@ -94,6 +94,13 @@ class Outbox(ABC):
     def count(self) -> int:
         """Rows pending in the outbox, whoever holds them (not the dead letters)."""
 
+    def take_malformed(self) -> list[Event]:
+        """The rows this handle buried as ``MALFORMED`` since the last call, each once, as
+        stand-ins (``records.stand_in``: id, kind, order key, an empty body), for the
+        backend to count and tell ``on_error``. A store that cannot meet such rows keeps
+        this default."""
+        return []
+
     def close(self) -> None:  # noqa: B027 (optional: a no-op by default)
         """Close the handle."""
 

@@ -60,7 +60,7 @@ UPDATE affy_outbox AS o
          ORDER BY c.seq LIMIT %(limit)s
          FOR UPDATE SKIP LOCKED) AS pick
  WHERE o.seq = pick.seq
-RETURNING o.seq, o.event_id, o.record
+RETURNING o.seq, o.event_id, o.record, o.kind, o.order_key, o.created_at
 """
 
 #: Store an event, leased to the writer only when no earlier row of its visit is held
@@ -81,13 +81,17 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING owner_token IS NOT NULL
 """
 
-#: Move a row to the dead letters, with the reason and AFFY's answer.
+#: Move a row to the dead letters, with the reason and AFFY's answer; how many rows left
+#: the outbox (0: someone else moved or deleted it first, and counts it).
 BURY = """
 WITH moved AS (DELETE FROM affy_outbox WHERE event_id = %(id)s
-               RETURNING event_id, order_key, kind, record, created_at)
-INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at, reason, answer)
-SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s FROM moved
-ON CONFLICT (event_id) DO NOTHING
+               RETURNING event_id, order_key, kind, record, created_at),
+     dead AS (INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at,
+                                            reason, answer)
+              SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s
+                FROM moved
+              ON CONFLICT (event_id) DO NOTHING)
+SELECT count(*) FROM moved
 """
 
 

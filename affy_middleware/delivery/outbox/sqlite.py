@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from ..._wire import Event
 from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
 from .owners import host_identity
-from .records import decode_record
+from .records import decode_record, stand_in
 from .sqlite_claims import HEAD_OF_VISIT, claimable, dead_owners, forget_owners, register_owner
 from .sqlite_schema import connect, wrapped
 
@@ -58,6 +58,7 @@ class SqliteOutbox(Outbox):
         self.renewed_at = time.time()
         self._lock = threading.Lock()
         self._busy_ms = int(busy_timeout_ms)
+        self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
         try:
             self._db = connect(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
@@ -222,7 +223,7 @@ class SqliteOutbox(Outbox):
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 rows = self._db.execute(
-                    "SELECT seq, event_id, record FROM affy_outbox AS r"
+                    "SELECT seq, event_id, record, order_key, created_at FROM affy_outbox AS r"
                     " WHERE (owner_token IS NULL OR lease_until < ?" + dead_clause + ")"
                     # Our own rows are in our memory already, even if a renewal ran late.
                     " AND (owner_token IS NULL OR owner_token != ?) AND"
@@ -230,13 +231,14 @@ class SqliteOutbox(Outbox):
                     + " ORDER BY seq LIMIT ?",
                     (*params, limit),
                 ).fetchall()
-                events, leased, buried = [], [], 0
-                for seq, event_id, record in rows:
+                events, leased, buried = [], [], []
+                for seq, event_id, record, key, created in rows:
                     try:
                         events.append(decode_record(record))
                         leased.append(seq)
                     except ValueError as exc:
-                        buried += self._bury_locked(str(event_id), MALFORMED, str(exc))
+                        if self._bury_locked(str(event_id), MALFORMED, str(exc)):
+                            buried.append(stand_in(event_id, None, key, created, record))
                 self._db.executemany(
                     "UPDATE affy_outbox SET owner_host = ?, owner_pid = ?, owner_token = ?,"
                     " lease_until = ? WHERE seq = ?",
@@ -249,8 +251,14 @@ class SqliteOutbox(Outbox):
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
-            self.dead_letters += buried
+            self.dead_letters += len(buried)
+            self._malformed += buried  # told once the transaction is committed
         return events
+
+    def take_malformed(self) -> list[Event]:
+        with self._lock:
+            taken, self._malformed = self._malformed, []
+            return taken
 
     # -- reading ----------------------------------------------------------------------
 
