@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 __all__ = [
     "COUNTERS",
     "KINDS",
+    "OUTBOX_GAUGES",
     "OUTCOMES",
     "UNKNOWN_KIND",
     "Counters",
@@ -37,8 +39,9 @@ def _outcome_of(name: str) -> str:
 
 
 #: Counters reported by ``stats()`` (plus the gauges queued, in_flight, paused, spooled,
-#: ``dropped``, the sum of the ``dropped_*`` counters, and ``outbox_errors``, the
-#: documented name of ``spool_errors``, which stays as its alias).
+#: ``outbox_<state>`` (``OUTBOX_GAUGES``), ``dropped``, the sum of the ``dropped_*``
+#: counters, and ``outbox_errors``, the documented name of ``spool_errors``, which stays
+#: as its alias).
 COUNTERS = (
     "enqueued",
     "sent",
@@ -107,19 +110,32 @@ class Counters:
             return dict(self.values)
 
 
+#: The outbox's rows by state (``Outbox.states``: pending, leased, dead), all processes.
+OUTBOX_GAUGES = ("outbox_pending", "outbox_leased", "outbox_dead")
+
+
 def empty_stats() -> dict[str, int]:
     """Every key of ``stats()`` at zero (a backend that delivers nothing)."""
     result = dict.fromkeys(COUNTERS, 0)
     result.update(queued=0, in_flight=0, paused=0, dropped=0, spooled=0, outbox_errors=0)
+    result.update(dict.fromkeys(OUTBOX_GAUGES, 0))
     return result
 
 
 def with_gauges(
-    counters: dict[str, int], *, queued: int, in_flight: int, paused: bool, spooled: int
+    counters: dict[str, int],
+    *,
+    queued: int,
+    in_flight: int,
+    paused: bool,
+    outbox: Mapping[str, int],
 ) -> dict[str, int]:
-    """The counters plus the gauges and the ``dropped`` total, as ``stats()`` reports."""
+    """The counters plus the gauges and the ``dropped`` total, as ``stats()`` reports.
+    ``outbox``: its rows by state (``Outbox.states``; empty without one)."""
     counters.update(queued=queued, in_flight=in_flight, paused=int(paused))
     counters["dropped"] = sum(v for k, v in counters.items() if k.startswith("dropped_"))
-    counters["spooled"] = spooled
+    for key in OUTBOX_GAUGES:
+        counters[key] = outbox.get(key.removeprefix("outbox_"), 0)
+    counters["spooled"] = counters["outbox_pending"] + counters["outbox_leased"]
     counters["outbox_errors"] = counters["spool_errors"]  # the documented name (issue 11)
     return counters

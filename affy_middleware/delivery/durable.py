@@ -190,6 +190,16 @@ class Durable:
         except OutboxError:
             return 0
 
+    def states(self) -> dict[str, int]:
+        """The outbox's rows by state (``Outbox.states``; one read of the store, for
+        ``stats()``); empty without an outbox, or when it cannot be read."""
+        if self.outbox is None:
+            return {}
+        try:
+            return self.outbox.states()
+        except OutboxError:
+            return {}
+
     def failed(self, message: str, *args: object) -> None:
         """Count an outbox error and say so (rate-limited)."""
         self._counters.add("spool_errors")

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from .. import delivery
 from ..delivery.counters import KINDS, OUTCOMES, UNKNOWN_KIND, outcome_key
 from ..delivery.hook import REASONS
-from ..delivery.outbox import outbox_location
+from ..delivery.outbox import STATES, outbox_location
 
-__all__ = ["Readings", "read", "DROP_REASONS", "EVENT_LABELS", "KINDS", "OUTCOMES"]
+__all__ = ["Readings", "read", "DROP_REASONS", "EVENT_LABELS", "KINDS", "OUTCOMES", "STATES"]
 
 #: Why an event was given up (the ``reason`` label; ``stats()`` keys ``dropped_<reason>``).
 DROP_REASONS = REASONS
@@ -46,8 +46,9 @@ class Readings:
     capacity: int = 0
     #: 1 while delivery is paused after failures, else 0.
     paused: int = 0
-    #: Rows waiting in the outbox (``AFFY_OUTBOX_URL`` / ``AFFY_SPOOL_PATH``), if any.
-    outbox: int = 0
+    #: The outbox's rows (``AFFY_OUTBOX_URL`` / ``AFFY_SPOOL_PATH``) by state (``STATES``:
+    #: pending, leased, dead), all processes; zeros without one.
+    outbox: dict[str, int] = field(default_factory=dict)
     #: Whether any backend has an outbox (``affy_outbox_events`` is exported then only).
     has_outbox: bool = False
 
@@ -79,6 +80,6 @@ def read() -> Readings:
         queue=totals.get("queued", 0) + totals.get("in_flight", 0),
         capacity=capacity,
         paused=int(totals.get("paused", 0) > 0),
-        outbox=totals.get("spooled", 0),
+        outbox={state: totals.get(f"outbox_{state}", 0) for state in STATES},
         has_outbox=has_outbox or totals.get("spooled", 0) > 0,
     )

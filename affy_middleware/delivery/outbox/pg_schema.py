@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["BURY", "CLAIM", "PG_SCHEMA", "PUT", "SCHEMES", "is_postgres_url", "redact_url", "scrub"]
+__all__ = [
+    "BURY",
+    "CLAIM",
+    "PG_SCHEMA",
+    "PUT",
+    "SCHEMES",
+    "STATES",
+    "is_postgres_url",
+    "redact_url",
+    "scrub",
+]
 
 #: URL schemes that name a PostgreSQL outbox.
 SCHEMES = ("postgresql://", "postgres://")
@@ -79,6 +89,14 @@ SELECT %(id)s, %(key)s, %(kind)s, %(record)s, %(created)s,
   FROM head
 ON CONFLICT (event_id) DO NOTHING
 RETURNING owner_token IS NOT NULL
+"""
+
+#: Rows by state (pending, leased, dead) in one statement: one round trip per scrape.
+STATES = """
+SELECT count(*) FILTER (WHERE owner_token IS NULL OR lease_until < now()),
+       count(*) FILTER (WHERE owner_token IS NOT NULL AND lease_until >= now()),
+       (SELECT count(*) FROM affy_outbox_dead)
+  FROM affy_outbox
 """
 
 #: Move a row to the dead letters, with the reason and AFFY's answer; how many rows left

@@ -24,7 +24,7 @@ from ..._wire import Event
 from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
 from .owners import host_identity, pid_alive
 from .pg_connection import DEFAULT_WAIT, PgConnection
-from .pg_schema import BURY, CLAIM, PUT
+from .pg_schema import BURY, CLAIM, PUT, STATES
 from .records import decode_record, stand_in
 
 __all__ = ["PostgresOutbox"]
@@ -235,6 +235,10 @@ class PostgresOutbox(Outbox):
             lambda conn: conn.execute("SELECT count(*) FROM affy_outbox").fetchone()[0]
         )
         return n
+
+    def states(self) -> dict[str, int]:
+        row = self.run(lambda conn: conn.execute(STATES).fetchone())
+        return {"pending": int(row[0]), "leased": int(row[1]), "dead": int(row[2])}
 
     def close(self) -> None:
         self._db.close()

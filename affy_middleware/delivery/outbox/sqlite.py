@@ -25,7 +25,14 @@ from ..._wire import Event
 from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
 from .owners import host_identity
 from .records import decode_record, stand_in
-from .sqlite_claims import HEAD_OF_VISIT, claimable, dead_owners, forget_owners, register_owner
+from .sqlite_claims import (
+    HEAD_OF_VISIT,
+    claimable,
+    dead_owners,
+    forget_owners,
+    register_owner,
+    states,
+)
 from .sqlite_schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
@@ -268,6 +275,11 @@ class SqliteOutbox(Outbox):
         with self._lock:
             (n,) = self._db.execute("SELECT COUNT(*) FROM affy_outbox").fetchone()
             return int(n)
+
+    @wrapped
+    def states(self) -> dict[str, int]:
+        with self._lock:
+            return states(self._db, time.time())
 
     @wrapped
     def has_rows(self) -> bool:
