@@ -190,9 +190,7 @@ def test_a_malformed_row_is_counted_by_kind_and_told_to_on_error(
     assert s["events_click_delivered"] == 3
 
 
-def test_two_processes_count_each_malformed_row_once(
-    store: Store, backends: list[Backend]
-) -> None:
+def test_two_processes_count_each_malformed_row_once(store: Store, backends: list[Backend]) -> None:
     expected = bad_rows(store)
     hooks = [Hook(), Hook()]
     pair = [backend(backends, store, hook) for hook in hooks]

@@ -22,17 +22,9 @@ import uuid
 from collections.abc import Iterable
 
 from ..._wire import Event
-from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
+from . import DEFAULT_LEASE, Outbox, OutboxBusy, OutboxError
 from .owners import host_identity
-from .records import decode_record, stand_in
-from .sqlite_claims import (
-    HEAD_OF_VISIT,
-    claimable,
-    dead_owners,
-    forget_owners,
-    register_owner,
-    states,
-)
+from .sqlite_claims import bury_row, claimable, dead_owners, register_owner, states, take_rows
 from .sqlite_schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
@@ -141,22 +133,13 @@ class SqliteOutbox(Outbox):
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                moved = self._bury_locked(event_id, reason, answer)
+                moved = bury_row(self._db, event_id, reason, answer)
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
             self.dead_letters += moved
-
-    def _bury_locked(self, event_id: str, reason: str, answer: str | None) -> int:
-        self._db.execute(
-            "INSERT INTO affy_outbox_dead (event_id, record, created_at, order_key, reason,"
-            " answer, buried_at) SELECT event_id, record, created_at, order_key, ?, ?, ?"
-            " FROM affy_outbox WHERE event_id = ?",
-            (reason, answer, time.time(), event_id),
-        )
-        return self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,)).rowcount
 
     @wrapped
     def delete(self, event_id: str) -> None:
@@ -224,35 +207,10 @@ class SqliteOutbox(Outbox):
             dead = dead_owners(self._db, self.host, self.token, now)
             if not dead and not claimable(self._db, self.token, now):
                 return []  # the common case, without taking the write lock
-            marks = ",".join("?" * len(dead))
-            dead_clause = f" OR owner_token IN ({marks})" if dead else ""
-            params: list[object] = [now, *dead, self.token]
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                rows = self._db.execute(
-                    "SELECT seq, event_id, record, order_key, created_at FROM affy_outbox AS r"
-                    " WHERE (owner_token IS NULL OR lease_until < ?" + dead_clause + ")"
-                    # Our own rows are in our memory already, even if a renewal ran late.
-                    " AND (owner_token IS NULL OR owner_token != ?) AND"
-                    + HEAD_OF_VISIT
-                    + " ORDER BY seq LIMIT ?",
-                    (*params, limit),
-                ).fetchall()
-                events, leased, buried = [], [], []
-                for seq, event_id, record, key, created in rows:
-                    try:
-                        events.append(decode_record(record))
-                        leased.append(seq)
-                    except ValueError as exc:
-                        if self._bury_locked(str(event_id), MALFORMED, str(exc)):
-                            buried.append(stand_in(event_id, None, key, created, record))
-                self._db.executemany(
-                    "UPDATE affy_outbox SET owner_host = ?, owner_pid = ?, owner_token = ?,"
-                    " lease_until = ? WHERE seq = ?",
-                    [(self.host, self.pid, self.token, now + self.lease, seq) for seq in leased],
-                )
-                if dead:
-                    forget_owners(self._db, dead)
+                owner = (self.host, self.pid, self.token)
+                events, buried = take_rows(self._db, owner, now, self.lease, limit, dead)
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
