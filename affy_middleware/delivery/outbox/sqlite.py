@@ -22,9 +22,9 @@ import uuid
 from collections.abc import Iterable
 
 from ..._wire import Event
-from . import DEFAULT_LEASE, Outbox, OutboxBusy, OutboxError
+from . import DEFAULT_LEASE, Outbox, OutboxBusy, OutboxError, sqlite_claims
 from .owners import host_identity
-from .sqlite_claims import bury_row, claimable, dead_owners, register_owner, states, take_rows
+from .sqlite_claims import bury_row, claimable, dead_owners, register_owner, take_rows
 from .sqlite_schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
@@ -58,6 +58,8 @@ class SqliteOutbox(Outbox):
         self._lock = threading.Lock()
         self._busy_ms = int(busy_timeout_ms)
         self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None  # for states(), opened at first use
         try:
             self._db = connect(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
@@ -236,8 +238,10 @@ class SqliteOutbox(Outbox):
 
     @wrapped
     def states(self) -> dict[str, int]:
-        with self._lock:
-            return states(self._db, time.time())
+        with self._read_lock:  # not ``_lock``: a big outbox's scan must not hold up a put
+            if self._reader is None:
+                self._reader = sqlite_claims.reader(self.path, self._busy_ms)
+            return sqlite_claims.states(self._reader, time.time())
 
     @wrapped
     def has_rows(self) -> bool:
@@ -247,3 +251,6 @@ class SqliteOutbox(Outbox):
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
+        with self._read_lock, contextlib.suppress(sqlite3.Error):
+            if self._reader is not None:
+                self._reader.close()

@@ -22,6 +22,7 @@ __all__ = [
     "claimable",
     "dead_owners",
     "forget_owners",
+    "reader",
     "register_owner",
     "states",
     "take_rows",
@@ -43,6 +44,17 @@ def claimable(db: sqlite3.Connection, token: str, now: float) -> bool:
         (now, token),
     ).fetchone()
     return row is not None
+
+
+def reader(path: str, busy_timeout_ms: int) -> sqlite3.Connection:
+    """A connection for ``states`` alone: its scan of every row (no index tells the leased
+    rows apart; one per written row would cost each request's write) then never holds
+    the handle's lock, and under WAL a reader never blocks a writer."""
+    db = sqlite3.connect(
+        path, timeout=busy_timeout_ms / 1000, isolation_level=None, check_same_thread=False
+    )
+    db.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")
+    return db
 
 
 def states(db: sqlite3.Connection, now: float) -> dict[str, int]:
