@@ -193,16 +193,15 @@ class PostgresOutbox(Outbox):
         if limit <= 0:
             return []
         rows = self.run(lambda conn: self._claim(conn, limit))
-        events, buried = [], []
+        events = []
         for _, event_id, record, kind, key, created in sorted(rows):
             try:
                 events.append(decode_record(bytes(record)))
             except ValueError as exc:
-                if self._bury(event_id, MALFORMED, str(exc)):
-                    buried.append(stand_in(event_id, kind, key, created, None))
+                if self._bury(event_id, MALFORMED, str(exc)):  # kept even if a later one fails
+                    with self._ids_lock:
+                        self._malformed.append(stand_in(event_id, kind, key, created, None))
         self._hold(e.event_id for e in events)
-        with self._ids_lock:
-            self._malformed += buried
         return events
 
     def take_malformed(self) -> list[Event]:
