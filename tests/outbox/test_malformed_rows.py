@@ -200,3 +200,18 @@ def test_two_processes_count_each_malformed_row_once(store: Store, backends: lis
     assert sum(counted) == len(expected)
     told = [i for hook, n in zip(hooks, counted, strict=True) for i, *_ in hook.wait_for(n)]
     assert sorted(told) == sorted(expected)  # each by the process that counted it
+
+
+def test_a_hook_that_raises_changes_nothing(store: Store, backends: list[Backend]) -> None:
+    expected = bad_rows(store)
+
+    def broken() -> None:
+        raise RuntimeError("the app's bug")
+
+    hook = Hook(inside=broken)
+    b = backend(backends, store, hook)
+    assert b.flush(5)
+    assert b.stats()["dropped_malformed"] == len(expected)
+    good = click(0)
+    assert b.submit(good) and b.flush(5)  # delivery goes on
+    assert b.stats()["sent"] == 1
