@@ -46,9 +46,12 @@ class Readings:
     capacity: int = 0
     #: 1 while delivery is paused after failures, else 0.
     paused: int = 0
-    #: The outbox's rows (``AFFY_OUTBOX_URL`` / ``AFFY_SPOOL_PATH``) by state (``STATES``:
-    #: pending, leased, dead), all processes; zeros without one.
-    outbox: dict[str, int] = field(default_factory=dict)
+    #: Rows waiting in the outbox (``AFFY_OUTBOX_URL`` / ``AFFY_SPOOL_PATH``), if any:
+    #: pending or leased (``stats()["spooled"]``).
+    outbox: int = 0
+    #: The same rows and the dead letters by state (``STATES``: pending, leased, dead),
+    #: all processes; zeros without an outbox.
+    outbox_states: dict[str, int] = field(default_factory=dict)
     #: Whether any backend has an outbox (``affy_outbox_events`` is exported then only).
     has_outbox: bool = False
 
@@ -80,6 +83,7 @@ def read() -> Readings:
         queue=totals.get("queued", 0) + totals.get("in_flight", 0),
         capacity=capacity,
         paused=int(totals.get("paused", 0) > 0),
-        outbox={state: totals.get(f"outbox_{state}", 0) for state in STATES},
+        outbox=totals.get("spooled", 0),
+        outbox_states={state: totals.get(f"outbox_{state}", 0) for state in STATES},
         has_outbox=has_outbox or totals.get("spooled", 0) > 0,
     )

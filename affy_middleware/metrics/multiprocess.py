@@ -114,7 +114,7 @@ class Mirror:
             self.paused.set(r.paused)
             if r.has_outbox:  # a process without one says nothing of it
                 for state in STATES:
-                    self.outbox.labels(state).set(r.outbox[state])
+                    self.outbox.labels(state).set(r.outbox_states[state])
 
     def observe(self, kind: str, klass: str, seconds: float) -> None:
         """A ``Timings`` listener: one call to AFFY into this process's histogram file

@@ -51,7 +51,7 @@ def _duration(meter: Meter) -> None:
 def _outbox_states(r: Readings) -> list[Observation]:
     if not r.has_outbox:
         return []
-    return [Observation(r.outbox[state], {"state": state}) for state in STATES]
+    return [Observation(r.outbox_states[state], {"state": state}) for state in STATES]
 
 
 def _instruments(meter: Meter) -> None:

@@ -69,7 +69,7 @@ class AffyCollector(Collector):
                 labels=["state"],
             )
             for state in STATES:
-                outbox.add_metric([state], r.outbox[state])
+                outbox.add_metric([state], r.outbox_states[state])
             yield outbox
         yield delivery_seconds()
 

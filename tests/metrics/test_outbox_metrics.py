@@ -17,7 +17,7 @@ from affy_middleware import Settings
 from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, backend_for
 from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
-from affy_middleware.metrics import register_opentelemetry, register_prometheus
+from affy_middleware.metrics import read, register_opentelemetry, register_prometheus
 from affy_middleware.sandbox import SandboxServer
 
 
@@ -104,6 +104,8 @@ def test_the_outbox_rows_by_state(
     s = backend.stats()
     assert {state: s[f"outbox_{state}"] for state in expected} == expected
     assert s["spooled"] == 2  # as before: pending and leased
+    r = read()
+    assert (r.outbox, r.outbox_states) == (2, expected)
     for state, n in expected.items():
         assert value(metrics, "affy_outbox_events", state=state) == n
     try:
