@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 
 __all__ = [
     "COUNTERS",
     "KINDS",
+    "OUTBOX_GAUGES",
     "OUTCOMES",
+    "UNKNOWN_KIND",
     "Counters",
     "empty_stats",
     "outcome_key",
@@ -18,6 +21,9 @@ __all__ = [
 #: for good, or given up for another reason): ``stats()`` keeps a count of each pair.
 KINDS = ("click", "registration", "registration_lead", "payment")
 OUTCOMES = ("delivered", "rejected", "dropped")
+#: The kind counted for an outbox row that names none of ``KINDS`` (a malformed row: its
+#: kind never becomes a label value of its own). Only ever ``dropped``.
+UNKNOWN_KIND = "unknown"
 
 
 def outcome_key(kind: str, outcome: str) -> str:
@@ -33,8 +39,9 @@ def _outcome_of(name: str) -> str:
 
 
 #: Counters reported by ``stats()`` (plus the gauges queued, in_flight, paused, spooled,
-#: ``dropped``, the sum of the ``dropped_*`` counters, and ``outbox_errors``, the
-#: documented name of ``spool_errors``, which stays as its alias).
+#: ``outbox_<state>`` (``OUTBOX_GAUGES``), ``dropped``, the sum of the ``dropped_*``
+#: counters, and ``outbox_errors``, the documented name of ``spool_errors``, which stays
+#: as its alias).
 COUNTERS = (
     "enqueued",
     "sent",
@@ -45,6 +52,7 @@ COUNTERS = (
     "dropped_expired",
     "dropped_shutdown",
     "dropped_unsent",
+    "dropped_malformed",
     "spool_errors",
     "outbox_slow",
     "dead_letters",
@@ -55,6 +63,7 @@ COUNTERS = (
     "dropped_click_unknown",
     "config_errors",
     *(outcome_key(k, o) for k in KINDS for o in OUTCOMES),
+    outcome_key(UNKNOWN_KIND, "dropped"),
 )
 #: The final counters (``sent``, ``dropped_*``), per kind: the per-kind key bumped with each.
 _FINAL = {
@@ -63,6 +72,7 @@ _FINAL = {
     if name == "sent" or name.startswith("dropped_")
     for kind in KINDS
 }
+_FINAL["dropped_malformed", UNKNOWN_KIND] = outcome_key(UNKNOWN_KIND, "dropped")
 
 
 class Counters:
@@ -100,19 +110,32 @@ class Counters:
             return dict(self.values)
 
 
+#: The outbox's rows by state (``Outbox.states``: pending, leased, dead), all processes.
+OUTBOX_GAUGES = ("outbox_pending", "outbox_leased", "outbox_dead")
+
+
 def empty_stats() -> dict[str, int]:
     """Every key of ``stats()`` at zero (a backend that delivers nothing)."""
     result = dict.fromkeys(COUNTERS, 0)
     result.update(queued=0, in_flight=0, paused=0, dropped=0, spooled=0, outbox_errors=0)
+    result.update(dict.fromkeys(OUTBOX_GAUGES, 0))
     return result
 
 
 def with_gauges(
-    counters: dict[str, int], *, queued: int, in_flight: int, paused: bool, spooled: int
+    counters: dict[str, int],
+    *,
+    queued: int,
+    in_flight: int,
+    paused: bool,
+    outbox: Mapping[str, int],
 ) -> dict[str, int]:
-    """The counters plus the gauges and the ``dropped`` total, as ``stats()`` reports."""
+    """The counters plus the gauges and the ``dropped`` total, as ``stats()`` reports.
+    ``outbox``: its rows by state (``Outbox.states``; empty without one)."""
     counters.update(queued=queued, in_flight=in_flight, paused=int(paused))
     counters["dropped"] = sum(v for k, v in counters.items() if k.startswith("dropped_"))
-    counters["spooled"] = spooled
+    for key in OUTBOX_GAUGES:
+        counters[key] = outbox.get(key.removeprefix("outbox_"), 0)
+    counters["spooled"] = counters["outbox_pending"] + counters["outbox_leased"]
     counters["outbox_errors"] = counters["spool_errors"]  # the documented name (issue 11)
     return counters

@@ -15,8 +15,16 @@ from .._settings import Settings
 from .._wire import Event
 from .attempt import Outcome, Verdict
 from .counters import Counters
+from .hook import ErrorHook
 from .logs import LogLimiter, logger
-from .outbox import Outbox, OutboxBusy, OutboxError, open_outbox, outbox_location
+from .outbox import (
+    MALFORMED,
+    Outbox,
+    OutboxBusy,
+    OutboxError,
+    open_outbox,
+    outbox_location,
+)
 
 __all__ = ["OPEN_WAIT", "Durable"]
 
@@ -39,6 +47,8 @@ class Durable:
         self._tried = threading.Condition(threading.Lock())
         self._attempts = 0
         self._dead_seen = 0  # the outbox handle's dead_letters already counted
+        self._untold: list[Event] = []  # malformed rows counted, not yet told to on_error
+        self._gave_up = ErrorHook(settings.on_error, log)
         self.outbox: Outbox | None = None
         #: Asks whoever opens the outbox in the background (the keeper) to try now.
         self.want_open: Callable[[], None] = lambda: None
@@ -94,7 +104,9 @@ class Durable:
         return None
 
     def claim(self, limit: int) -> list[Event]:
-        """Lease claimable rows (see ``Outbox.claim``). Raises OutboxError."""
+        """Lease claimable rows (see ``Outbox.claim``). Rows buried as malformed meanwhile
+        are counted as given up here and told to ``on_error`` by ``tell_given_up``, which
+        the caller runs once it holds no lock. Raises OutboxError."""
         outbox = self.outbox
         if outbox is None:
             return []
@@ -102,6 +114,32 @@ class Durable:
             return outbox.claim(limit)
         finally:
             self._count_dead(outbox)
+            self._count_malformed(outbox)
+
+    def _count_malformed(self, outbox: Outbox) -> None:
+        buried = outbox.take_malformed()
+        if not buried:
+            return
+        with self._counters.lock:
+            for event in buried:
+                self._counters.finish_locked("dropped_malformed", event.kind)
+        with self._tried:
+            self._untold += buried
+        self._log.warn(
+            "malformed",
+            "moved %d undecodable row(s) of the spool %s to its dead letters",
+            len(buried),
+            self.location,
+            event=buried[0],
+        )
+
+    def tell_given_up(self) -> None:
+        """Call ``on_error(event, "malformed")`` for the rows counted by ``claim``; call it
+        holding no lock of the library (the hook may call back into it)."""
+        with self._tried:
+            untold, self._untold = self._untold, []
+        for event in untold:
+            self._gave_up(event, MALFORMED)
 
     def _count_dead(self, outbox: Outbox) -> None:
         with self._tried:
@@ -151,6 +189,16 @@ class Durable:
             return self.outbox.count()
         except OutboxError:
             return 0
+
+    def states(self) -> dict[str, int]:
+        """The outbox's rows by state (``Outbox.states``; one read of the store, for
+        ``stats()``); empty without an outbox, or when it cannot be read."""
+        if self.outbox is None:
+            return {}
+        try:
+            return self.outbox.states()
+        except OutboxError:
+            return {}
 
     def failed(self, message: str, *args: object) -> None:
         """Count an outbox error and say so (rate-limited)."""

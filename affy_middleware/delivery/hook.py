@@ -15,7 +15,15 @@ from .logs import LogLimiter
 __all__ = ["ErrorHook", "REASONS"]
 
 #: The reasons an event is given up (``stats()`` keys ``dropped_<reason>``).
-REASONS = ("queue_full", "rejected", "click_unknown", "expired", "shutdown", "unsent")
+REASONS = (
+    "queue_full",
+    "rejected",
+    "click_unknown",
+    "expired",
+    "shutdown",
+    "unsent",
+    "malformed",
+)
 
 
 class ErrorHook:

@@ -120,7 +120,7 @@ class InlineBackend(Backend):
             queued=0,
             in_flight=0,
             paused=here.attempt.paused,
-            spooled=here.durable.count(),
+            outbox=here.durable.states(),
         )
 
     def before_fork(self) -> None:

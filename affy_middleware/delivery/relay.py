@@ -141,6 +141,12 @@ class Relay:
     def refill(self, gen: Generation) -> int:
         """Move claimable outbox rows into memory, as far as it has room; how many.
         Raises OutboxError."""
+        try:
+            return self._refill(gen)
+        finally:  # outside every lock: the app's on_error may call back into us
+            self._durable.tell_given_up()
+
+    def _refill(self, gen: Generation) -> int:
         outbox, queue = self._durable.outbox, self._queue
         if outbox is None:
             return 0

@@ -207,7 +207,7 @@ class ThreadBackend(Backend):
             queued=queued,
             in_flight=in_flight,
             paused=p.attempt.paused,
-            spooled=p.durable.count(),
+            outbox=p.durable.states(),
         )
 
     def oldest_event_at(self) -> float | None:

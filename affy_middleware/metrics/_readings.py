@@ -10,15 +10,20 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import delivery
-from ..delivery.counters import KINDS, OUTCOMES, outcome_key
+from ..delivery.counters import KINDS, OUTCOMES, UNKNOWN_KIND, outcome_key
+from ..delivery.hook import REASONS
+from ..delivery.outbox import STATES, outbox_location
 
-__all__ = ["Readings", "read", "DROP_REASONS", "KINDS", "OUTCOMES"]
+__all__ = ["Readings", "read", "DROP_REASONS", "EVENT_LABELS", "KINDS", "OUTCOMES", "STATES"]
 
 #: Why an event was given up (the ``reason`` label; ``stats()`` keys ``dropped_<reason>``).
-DROP_REASONS = ("queue_full", "rejected", "click_unknown", "expired", "shutdown", "unsent")
+DROP_REASONS = REASONS
 # OUTCOMES (the ``outcome`` label): delivered, refused by AFFY for good (rejected, or a
 # lead whose click AFFY never learnt of), or dropped for another reason (queue full,
 # expired, shutdown...). KINDS: the ``kind`` label.
+#: Every (kind, outcome) of ``affy_events_total``: each kind by each outcome, and the
+#: malformed outbox rows that named no kind of ours, which can only be dropped.
+EVENT_LABELS = (*((k, o) for k in KINDS for o in OUTCOMES), (UNKNOWN_KIND, "dropped"))
 
 
 @dataclass(frozen=True)
@@ -41,8 +46,12 @@ class Readings:
     capacity: int = 0
     #: 1 while delivery is paused after failures, else 0.
     paused: int = 0
-    #: Rows waiting in the outbox (``AFFY_OUTBOX_URL`` / ``AFFY_SPOOL_PATH``), if any.
+    #: Rows waiting in the outbox (``AFFY_OUTBOX_URL`` / ``AFFY_SPOOL_PATH``), if any:
+    #: pending or leased (``stats()["spooled"]``).
     outbox: int = 0
+    #: The same rows and the dead letters by state (``STATES``: pending, leased, dead),
+    #: all processes; zeros without an outbox.
+    outbox_states: dict[str, int] = field(default_factory=dict)
     #: Whether any backend has an outbox (``affy_outbox_events`` is exported then only).
     has_outbox: bool = False
 
@@ -61,11 +70,11 @@ def read() -> Readings:
             totals[key] = totals.get(key, 0) + value
         if settings.active and not backend.blocks:
             capacity += settings.queue_size
-        has_outbox = has_outbox or settings.spool_path is not None
+        has_outbox = has_outbox or outbox_location(settings) is not None
     dropped = {reason: totals.get(f"dropped_{reason}", 0) for reason in DROP_REASONS}
-    events = {(k, o): totals.get(outcome_key(k, o), 0) for k in KINDS for o in OUTCOMES}
+    events = {(k, o): totals.get(outcome_key(k, o), 0) for k, o in EVENT_LABELS}
     return Readings(
-        outcomes={o: sum(events[k, o] for k in KINDS) for o in OUTCOMES},
+        outcomes={o: sum(n for (_, x), n in events.items() if x == o) for o in OUTCOMES},
         events=events,
         dropped=dropped,
         accepted=totals.get("enqueued", 0),
@@ -75,5 +84,6 @@ def read() -> Readings:
         capacity=capacity,
         paused=int(totals.get("paused", 0) > 0),
         outbox=totals.get("spooled", 0),
+        outbox_states={state: totals.get(f"outbox_{state}", 0) for state in STATES},
         has_outbox=has_outbox or totals.get("spooled", 0) > 0,
     )

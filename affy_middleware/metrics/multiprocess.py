@@ -6,7 +6,13 @@ process copies its ``stats()`` into real ``prometheus_client`` metrics (files) e
 ``interval`` seconds from a daemon thread (never on the request path), and at exit.
 Counters are summed over every process that ever ran; the gauges over the live ones
 (``livesum``; ``affy_pipeline_paused``: ``livemax``), once gunicorn's ``child_exit`` hook
-calls ``multiprocess.mark_process_dead(worker.pid)``.
+calls ``multiprocess.mark_process_dead(worker.pid)``. ``affy_outbox_events`` counts rows of
+the one outbox every worker shares: the newest reading wins (``mostrecent``), not a sum.
+
+``affy_delivery_seconds`` cannot be copied (a histogram takes single observations, and
+there is no public way to add to its buckets): each call to AFFY is observed into a real
+``Histogram`` as it is timed, by a listener of ``delivery.timings`` on the delivery thread,
+and the collector merges every process's buckets.
 """
 
 from __future__ import annotations
@@ -16,9 +22,10 @@ import contextlib
 import os
 import threading
 
-from prometheus_client import Counter, Gauge
+from prometheus_client import Counter, Gauge, Histogram
 
-from ._readings import DROP_REASONS, read
+from ..delivery.timings import BUCKETS, TIMINGS
+from ._readings import DROP_REASONS, STATES, read
 
 __all__ = ["Mirror", "start", "DEFAULT_INTERVAL"]
 
@@ -67,6 +74,22 @@ class Mirror:
             registry=None,
             multiprocess_mode="livemax",
         )
+        # One outbox for every worker: each reads the same rows, so a sum would count
+        # them once per worker. The newest reading of any process is the right one.
+        self.outbox = Gauge(
+            "affy_outbox_events",
+            "Rows in the outbox (all processes), by state: pending, leased, dead.",
+            ["state"],
+            registry=None,
+            multiprocess_mode="mostrecent",
+        )
+        self.durations = Histogram(
+            "affy_delivery_seconds",
+            "Seconds one call to AFFY took, by kind and status class (2xx..5xx, error).",
+            ["kind", "status_class"],
+            registry=None,
+            buckets=BUCKETS,
+        )
         self.lock = threading.Lock()
         self.pid = os.getpid()
         #: What this process published so far, per counter and label (counters only grow).
@@ -89,6 +112,14 @@ class Mirror:
             self.queue.set(r.queue)
             self.capacity.set(r.capacity)
             self.paused.set(r.paused)
+            if r.has_outbox:  # a process without one says nothing of it
+                for state in STATES:
+                    self.outbox.labels(state).set(r.outbox_states[state])
+
+    def observe(self, kind: str, klass: str, seconds: float) -> None:
+        """A ``Timings`` listener: one call to AFFY into this process's histogram file
+        (on the thread that made the call; a few microseconds, no lock of ours)."""
+        self.durations.labels(kind, klass).observe(seconds)
 
     def _grow(self, counter: Counter, key: tuple[str, str], total: int) -> None:
         new = total - self.published.get(key, 0)
@@ -133,6 +164,7 @@ def start(interval: float = DEFAULT_INTERVAL) -> Mirror:
     with _lock:
         if _sampler is None:
             _sampler = _Sampler(Mirror(), interval)
+            TIMINGS.listeners.append(_sampler.mirror.observe)
             os.register_at_fork(after_in_child=_after_fork)
             atexit.register(_at_exit)
         _sampler.interval = min(_sampler.interval, interval)

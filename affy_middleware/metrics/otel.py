@@ -16,7 +16,7 @@ from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observa
 
 from .. import __version__
 from ..delivery.timings import TIMINGS
-from ._readings import DROP_REASONS, Readings, read
+from ._readings import DROP_REASONS, STATES, Readings, read
 
 __all__ = ["register"]
 
@@ -46,6 +46,12 @@ def _duration(meter: Meter) -> None:
         histogram.record(seconds, {"kind": kind, "status_class": klass})
 
     TIMINGS.listeners.append(listener)
+
+
+def _outbox_states(r: Readings) -> list[Observation]:
+    if not r.has_outbox:
+        return []
+    return [Observation(r.outbox_states[state], {"state": state}) for state in STATES]
 
 
 def _instruments(meter: Meter) -> None:
@@ -105,9 +111,9 @@ def _instruments(meter: Meter) -> None:
     )
     meter.create_observable_up_down_counter(
         "affy.outbox.size",
-        [_observe(lambda r: [Observation(r.outbox)] if r.has_outbox else [])],
+        [_observe(_outbox_states)],
         unit="{event}",
-        description="Events waiting in the outbox.",
+        description="Rows in the outbox (all processes), by state: pending, leased, dead.",
     )
 
 

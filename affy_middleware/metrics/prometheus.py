@@ -20,7 +20,7 @@ from prometheus_client.core import (
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
 from ..delivery.timings import BUCKETS, TIMINGS
-from ._readings import DROP_REASONS, read
+from ._readings import DROP_REASONS, STATES, read
 
 __all__ = ["AffyCollector", "register"]
 
@@ -63,9 +63,14 @@ class AffyCollector(Collector):
             "affy_pipeline_paused", "1 while delivery is paused after failures.", value=r.paused
         )
         if r.has_outbox:
-            yield GaugeMetricFamily(
-                "affy_outbox_events", "Events waiting in the outbox.", value=r.outbox
+            outbox = GaugeMetricFamily(
+                "affy_outbox_events",
+                "Rows in the outbox (all processes), by state: pending, leased, dead.",
+                labels=["state"],
             )
+            for state in STATES:
+                outbox.add_metric([state], r.outbox_states[state])
+            yield outbox
         yield delivery_seconds()
 
 

@@ -51,7 +51,8 @@ def test_a_journey_is_counted(sandbox: SandboxServer, registry: dict[Settings, B
     assert value(metrics, "affy_events_accepted_total") == 3
     assert value(metrics, "affy_delivery_retries_total") == 0
     assert value(metrics, "affy_pipeline_pauses_total") == 0
-    for reason in ("queue_full", "rejected", "click_unknown", "expired", "shutdown", "unsent"):
+    reasons = ("queue_full", "rejected", "click_unknown", "expired", "shutdown", "unsent")
+    for reason in (*reasons, "malformed"):
         assert value(metrics, "affy_events_dropped_total", reason=reason) == 0
     assert value(metrics, "affy_queue_events") == 0
     assert value(metrics, "affy_queue_capacity_events") == 500
@@ -92,7 +93,7 @@ def test_drops_paused_and_queued_during_an_outage_and_no_visitor_data(
         assert visitor_data not in text
     words = {"click", "registration", "registration_lead", "payment"}
     words |= {"delivered", "rejected", "dropped", "click_unknown", "expired", "shutdown"}
-    words |= {"queue_full", "unsent", "2xx", "3xx", "4xx", "5xx", "error"}
+    words |= {"queue_full", "unsent", "malformed", "unknown", "2xx", "3xx", "4xx", "5xx", "error"}
     words |= {repr(float(b)) for b in BUCKETS} | {"+Inf"}  # the histogram's ``le``
     for family in metrics.collect():  # every label value is one of a fixed set of words
         for sample in family.samples:

@@ -21,6 +21,7 @@ __all__ = [
     "Outbox",
     "OutboxBusy",
     "OutboxError",
+    "STATES",
     "open_outbox",
     "outbox_location",
 ]
@@ -29,6 +30,9 @@ __all__ = [
 DEFAULT_LEASE = 60.0
 #: The dead-letter reason of a row that cannot be decoded into a valid event.
 MALFORMED = "malformed"
+#: The states ``Outbox.states`` counts rows by: waiting with no live lease on them, held
+#: by a live lease (being sent by some process), moved to the dead letters.
+STATES = ("pending", "leased", "dead")
 
 
 class OutboxError(Exception):
@@ -93,6 +97,19 @@ class Outbox(ABC):
     @abstractmethod
     def count(self) -> int:
         """Rows pending in the outbox, whoever holds them (not the dead letters)."""
+
+    def states(self) -> dict[str, int]:
+        """Rows by state (``STATES``), whoever holds them, in one read of the store: for
+        ``stats()`` and the ``affy_outbox_events{state}`` gauge (a scrape, not a request).
+        ``pending + leased`` is ``count()``. The default knows ``count()`` alone."""
+        return {"pending": self.count(), "leased": 0, "dead": 0}
+
+    def take_malformed(self) -> list[Event]:
+        """The rows this handle buried as ``MALFORMED`` since the last call, each once, as
+        stand-ins (``records.stand_in``: id, kind, order key, an empty body), for the
+        backend to count and tell ``on_error``. A store that cannot meet such rows keeps
+        this default."""
+        return []
 
     def close(self) -> None:  # noqa: B027 (optional: a no-op by default)
         """Close the handle."""

@@ -9,7 +9,17 @@ from __future__ import annotations
 
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-__all__ = ["BURY", "CLAIM", "PG_SCHEMA", "PUT", "SCHEMES", "is_postgres_url", "redact_url", "scrub"]
+__all__ = [
+    "BURY",
+    "CLAIM",
+    "PG_SCHEMA",
+    "PUT",
+    "SCHEMES",
+    "STATES",
+    "is_postgres_url",
+    "redact_url",
+    "scrub",
+]
 
 #: URL schemes that name a PostgreSQL outbox.
 SCHEMES = ("postgresql://", "postgres://")
@@ -60,7 +70,7 @@ UPDATE affy_outbox AS o
          ORDER BY c.seq LIMIT %(limit)s
          FOR UPDATE SKIP LOCKED) AS pick
  WHERE o.seq = pick.seq
-RETURNING o.seq, o.event_id, o.record
+RETURNING o.seq, o.event_id, o.record, o.kind, o.order_key, o.created_at
 """
 
 #: Store an event, leased to the writer only when no earlier row of its visit is held
@@ -81,13 +91,25 @@ ON CONFLICT (event_id) DO NOTHING
 RETURNING owner_token IS NOT NULL
 """
 
-#: Move a row to the dead letters, with the reason and AFFY's answer.
+#: Rows by state (pending, leased, dead) in one statement: one round trip per scrape.
+STATES = """
+SELECT count(*) FILTER (WHERE owner_token IS NULL OR lease_until < now()),
+       count(*) FILTER (WHERE owner_token IS NOT NULL AND lease_until >= now()),
+       (SELECT count(*) FROM affy_outbox_dead)
+  FROM affy_outbox
+"""
+
+#: Move a row to the dead letters, with the reason and AFFY's answer; how many rows left
+#: the outbox (0: someone else moved or deleted it first, and counts it).
 BURY = """
 WITH moved AS (DELETE FROM affy_outbox WHERE event_id = %(id)s
-               RETURNING event_id, order_key, kind, record, created_at)
-INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at, reason, answer)
-SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s FROM moved
-ON CONFLICT (event_id) DO NOTHING
+               RETURNING event_id, order_key, kind, record, created_at),
+     dead AS (INSERT INTO affy_outbox_dead (event_id, order_key, kind, record, created_at,
+                                            reason, answer)
+              SELECT event_id, order_key, kind, record, created_at, %(reason)s, %(answer)s
+                FROM moved
+              ON CONFLICT (event_id) DO NOTHING)
+SELECT count(*) FROM moved
 """
 
 

@@ -24,8 +24,8 @@ from ..._wire import Event
 from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
 from .owners import host_identity, pid_alive
 from .pg_connection import DEFAULT_WAIT, PgConnection
-from .pg_schema import BURY, CLAIM, PUT
-from .records import decode_record
+from .pg_schema import BURY, CLAIM, PUT, STATES
+from .records import decode_record, stand_in
 
 __all__ = ["PostgresOutbox"]
 
@@ -61,6 +61,7 @@ class PostgresOutbox(Outbox):
         # by a renewal that came too late): never sent, whatever the lease clock says.
         self._held: set[str] = set()
         self._lost: set[str] = set()
+        self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
         self._ids_lock = threading.Lock()
         self.run = self._db.run
         self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
@@ -105,10 +106,16 @@ class PostgresOutbox(Outbox):
 
     def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
         """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
+        self._bury(event_id, reason, answer)
+
+    def _bury(self, event_id: str, reason: str, answer: str | None) -> bool:
+        """``bury``; whether this handle moved the row (and counted it)."""
         params = {"id": event_id, "reason": reason, "answer": answer}
-        self.run(lambda conn: conn.execute(BURY, params))
+        moved: int = self.run(lambda conn: conn.execute(BURY, params).fetchone()[0])
         self._forget([event_id])
-        self.dead_letters += 1
+        with self._ids_lock:
+            self.dead_letters += moved
+        return moved > 0
 
     def release(self, event_ids: Iterable[str]) -> None:
         """Give rows back (at shutdown) so that another process may claim them at once."""
@@ -187,15 +194,22 @@ class PostgresOutbox(Outbox):
             return []
         rows = self.run(lambda conn: self._claim(conn, limit))
         events = []
-        for _, event_id, record in sorted(rows):
+        for _, event_id, record, kind, key, created in sorted(rows):
             try:
                 events.append(decode_record(bytes(record)))
-            except ValueError:
-                self.bury(event_id, MALFORMED)
+            except ValueError as exc:
+                if self._bury(event_id, MALFORMED, str(exc)):  # kept even if a later one fails
+                    with self._ids_lock:
+                        self._malformed.append(stand_in(event_id, kind, key, created, None))
         self._hold(e.event_id for e in events)
         return events
 
-    def _claim(self, conn: Any, limit: int) -> list[tuple[int, str, bytes]]:
+    def take_malformed(self) -> list[Event]:
+        with self._ids_lock:
+            taken, self._malformed = self._malformed, []
+            return taken
+
+    def _claim(self, conn: Any, limit: int) -> list[tuple[int, str, bytes, str, str | None, float]]:
         pids = conn.execute(
             "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = %s"
             " AND owner_token <> %s AND lease_until >= now()",
@@ -220,6 +234,10 @@ class PostgresOutbox(Outbox):
             lambda conn: conn.execute("SELECT count(*) FROM affy_outbox").fetchone()[0]
         )
         return n
+
+    def states(self) -> dict[str, int]:
+        row = self.run(lambda conn: conn.execute(STATES).fetchone())
+        return {"pending": int(row[0]), "leased": int(row[1]), "dead": int(row[2])}
 
     def close(self) -> None:
         self._db.close()

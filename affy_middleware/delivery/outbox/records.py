@@ -6,9 +6,13 @@ row can neither stop the relay nor strand the good rows claimed with it.
 
 from __future__ import annotations
 
-from ..._wire import API_PATHS, Event
+import math
+from typing import Any
 
-__all__ = ["decode_record"]
+from ..._wire import API_PATHS, Event, decode_body
+from ..counters import UNKNOWN_KIND
+
+__all__ = ["decode_record", "stand_in"]
 
 
 def decode_record(raw: object) -> Event:
@@ -31,3 +35,30 @@ def decode_record(raw: object) -> Event:
     if event.created_at != event.created_at:  # NaN would never expire
         raise ValueError("created_at is not a number")
     return event
+
+
+def stand_in(
+    event_id: object, kind: object, order_key: object, created_at: object, record: object
+) -> Event:
+    """What ``on_error`` gets for a row buried as malformed: its id, kind and order key as
+    far as they can be read, its ``created_at``, and an empty body (the record is not one
+    we can trust, and may hold anything). ``kind`` is the store's column (PostgreSQL), or
+    None to read it from the record (SQLite); a kind that is not one of ours becomes
+    ``UNKNOWN_KIND``, so a stored word never becomes a metric label."""
+    if kind is None:
+        kind = _kind_in(record)
+    when = created_at if isinstance(created_at, int | float) else 0.0
+    return Event(
+        kind=kind if isinstance(kind, str) and kind in API_PATHS else UNKNOWN_KIND,  # type: ignore[arg-type]
+        body={},
+        order_key=order_key if isinstance(order_key, str) else None,
+        event_id=str(event_id),
+        created_at=float(when) if math.isfinite(when) else 0.0,
+    )
+
+
+def _kind_in(record: object) -> Any:
+    try:
+        return decode_body(record).get("kind") if isinstance(record, bytes | str) else None
+    except (ValueError, TypeError):
+        return None

@@ -22,10 +22,9 @@ import uuid
 from collections.abc import Iterable
 
 from ..._wire import Event
-from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxBusy, OutboxError
+from . import DEFAULT_LEASE, Outbox, OutboxBusy, OutboxError, sqlite_claims
 from .owners import host_identity
-from .records import decode_record
-from .sqlite_claims import HEAD_OF_VISIT, claimable, dead_owners, forget_owners, register_owner
+from .sqlite_claims import bury_row, claimable, dead_owners, register_owner, take_rows
 from .sqlite_schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
@@ -58,6 +57,9 @@ class SqliteOutbox(Outbox):
         self.renewed_at = time.time()
         self._lock = threading.Lock()
         self._busy_ms = int(busy_timeout_ms)
+        self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
+        self._read_lock = threading.Lock()
+        self._reader: sqlite3.Connection | None = None  # for states(), opened at first use
         try:
             self._db = connect(path, busy_timeout_ms)
         except (sqlite3.Error, OSError) as exc:
@@ -133,22 +135,13 @@ class SqliteOutbox(Outbox):
         with self._lock:
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                moved = self._bury_locked(event_id, reason, answer)
+                moved = bury_row(self._db, event_id, reason, answer)
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
             self.dead_letters += moved
-
-    def _bury_locked(self, event_id: str, reason: str, answer: str | None) -> int:
-        self._db.execute(
-            "INSERT INTO affy_outbox_dead (event_id, record, created_at, order_key, reason,"
-            " answer, buried_at) SELECT event_id, record, created_at, order_key, ?, ?, ?"
-            " FROM affy_outbox WHERE event_id = ?",
-            (reason, answer, time.time(), event_id),
-        )
-        return self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,)).rowcount
 
     @wrapped
     def delete(self, event_id: str) -> None:
@@ -216,41 +209,23 @@ class SqliteOutbox(Outbox):
             dead = dead_owners(self._db, self.host, self.token, now)
             if not dead and not claimable(self._db, self.token, now):
                 return []  # the common case, without taking the write lock
-            marks = ",".join("?" * len(dead))
-            dead_clause = f" OR owner_token IN ({marks})" if dead else ""
-            params: list[object] = [now, *dead, self.token]
             self._db.execute("BEGIN IMMEDIATE")
             try:
-                rows = self._db.execute(
-                    "SELECT seq, event_id, record FROM affy_outbox AS r"
-                    " WHERE (owner_token IS NULL OR lease_until < ?" + dead_clause + ")"
-                    # Our own rows are in our memory already, even if a renewal ran late.
-                    " AND (owner_token IS NULL OR owner_token != ?) AND"
-                    + HEAD_OF_VISIT
-                    + " ORDER BY seq LIMIT ?",
-                    (*params, limit),
-                ).fetchall()
-                events, leased, buried = [], [], 0
-                for seq, event_id, record in rows:
-                    try:
-                        events.append(decode_record(record))
-                        leased.append(seq)
-                    except ValueError as exc:
-                        buried += self._bury_locked(str(event_id), MALFORMED, str(exc))
-                self._db.executemany(
-                    "UPDATE affy_outbox SET owner_host = ?, owner_pid = ?, owner_token = ?,"
-                    " lease_until = ? WHERE seq = ?",
-                    [(self.host, self.pid, self.token, now + self.lease, seq) for seq in leased],
-                )
-                if dead:
-                    forget_owners(self._db, dead)
+                owner = (self.host, self.pid, self.token)
+                events, buried = take_rows(self._db, owner, now, self.lease, limit, dead)
                 self._db.execute("COMMIT")
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
                 raise
-            self.dead_letters += buried
+            self.dead_letters += len(buried)
+            self._malformed += buried  # told once the transaction is committed
         return events
+
+    def take_malformed(self) -> list[Event]:
+        with self._lock:
+            taken, self._malformed = self._malformed, []
+            return taken
 
     # -- reading ----------------------------------------------------------------------
 
@@ -262,6 +237,13 @@ class SqliteOutbox(Outbox):
             return int(n)
 
     @wrapped
+    def states(self) -> dict[str, int]:
+        with self._read_lock:  # not ``_lock``: a big outbox's scan must not hold up a put
+            if self._reader is None:
+                self._reader = sqlite_claims.reader(self.path, self._busy_ms)
+            return sqlite_claims.states(self._reader, time.time())
+
+    @wrapped
     def has_rows(self) -> bool:
         with self._lock:
             return self._db.execute("SELECT 1 FROM affy_outbox LIMIT 1").fetchone() is not None
@@ -269,3 +251,6 @@ class SqliteOutbox(Outbox):
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
             self._db.close()
+        with self._read_lock, contextlib.suppress(sqlite3.Error):
+            if self._reader is not None:
+                self._reader.close()
