@@ -22,6 +22,7 @@ from typing import Any
 
 from ..._wire import Event
 from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
+from .batching import Batch
 from .owners import host_identity, pid_alive
 from .pg_connection import DEFAULT_WAIT, PgConnection
 from .pg_schema import BURY, CLAIM, PUT, STATES
@@ -64,6 +65,7 @@ class PostgresOutbox(Outbox):
         self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
         self._ids_lock = threading.Lock()
         self.run = self._db.run
+        self._deletes: Batch[str] = Batch(self._delete_rows)
         self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
         if create:
             self.run(self._db.ensure_tables)
@@ -98,11 +100,15 @@ class PostgresOutbox(Outbox):
         return mine
 
     def delete(self, event_id: str) -> None:
-        """AFFY accepted the event: forget it."""
+        """AFFY accepted the event: forget it (with the rows other sender threads are
+        deleting meanwhile: one statement for all, see ``batching.py``)."""
+        self._deletes(event_id)
+
+    def _delete_rows(self, ids: list[str]) -> None:
         self.run(
-            lambda conn: conn.execute("DELETE FROM affy_outbox WHERE event_id = %s", (event_id,))
+            lambda conn: conn.execute("DELETE FROM affy_outbox WHERE event_id = ANY(%s)", (ids,))
         )
-        self._forget([event_id])
+        self._forget(ids)
 
     def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
         """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
