@@ -9,6 +9,7 @@ companion, the ``Set-Cookie`` values) and ``click`` (the click event).
 
 from __future__ import annotations
 
+import enum
 import time
 from collections.abc import Callable
 from typing import Any, Final
@@ -39,7 +40,7 @@ from .referral import (
 from .request import RequestView
 from .visit import LazyVisit, Visit
 
-__all__ = ["Attribution", "Decision", "ConsentHook"]
+__all__ = ["Attribution", "Decision", "ConsentHook", "REISSUE", "Reissue"]
 
 # Bound methods made once, not per call (docs/benchmarks/wsgi.md, "Why the request path
 # reads as it does").
@@ -56,6 +57,17 @@ Decision = tuple[Visit, tuple[str, ...], Event | None]
 ``Set-Cookie`` values to append to the response and the click to submit on a landing.
 A plain tuple: a returning visitor's decision is made on every page view, and a named
 tuple would add ~7 % to it (docs/benchmarks/wsgi.md)."""
+
+
+class Reissue(enum.Enum):
+    """The type of :data:`REISSUE` (an enum of one, so that ``is REISSUE`` narrows)."""
+
+    REISSUE = "reissue"
+
+
+#: :meth:`Attribution.returning`'s "ask ``decide``": a click cookie that AFFY's snippet
+#: may have written, re-issued or not depending on headers the cookie header lacks.
+REISSUE: Final = Reissue.REISSUE
 
 
 class Attribution:
@@ -121,13 +133,21 @@ class Attribution:
                     if not self._consents_to(request):
                         return self._withheld(request, ref)
                     return self._landing(request, header, raw, ref, source, now)
-        # No landing: a returning visitor (or nobody), unless a click cookie AFFY's snippet
-        # wrote may have to be re-issued. Every page view of a visit comes here, so this
-        # path stays in this one method (docs/benchmarks/wsgi.md).
-        cookie = request.cookie
+        # No landing: what the cookies alone decide, unless a click cookie AFFY's snippet
+        # wrote may have to be re-issued (that needs the headers, the scheme, consent).
+        decision = self.returning(request.method, request.cookie, request.native)
+        return self._reissue(request, now) if decision is REISSUE else decision
+
+    def returning(self, method: str, cookie: str | None, native: Any) -> Decision | Reissue | None:
+        """What ``decide`` returns for a request that cannot land (not a GET, tracking off,
+        or a query ``might_land`` rules out), from its ``Cookie`` header alone; or
+        :data:`REISSUE` when only ``decide`` can tell (a click cookie without our
+        companion). ``decide`` itself ends here; the middlewares ask it directly, without
+        building a request view, since every page view of a visit comes this way
+        (docs/benchmarks/reshape.md).
+        """
         if not cookie:
             return None
-        method = request.method
         # _cookie_value(cookie, self._click_key), spelled out.
         key = self._click_key
         i = cookie.find(key)
@@ -147,11 +167,11 @@ class Attribution:
             while i > 0 and cookie[i - 1] not in " ;\t":
                 i = cookie.find(key, i + 1)
             if i < 0:
-                return self._reissue(request, now)
+                return REISSUE
             end = cookie.find(";", i)
             head = _companion_head(cookie[i + len(key) : end if end >= 0 else None].strip())
             if head is None or head[1] != crc_part(click_id):
-                return self._reissue(request, now)
+                return REISSUE
         visit = _new_visit(LazyVisit)
         if click_id is None or method != "GET":
             # Without a click id the session id decides whether there is a visit at all;
@@ -169,7 +189,7 @@ class Attribution:
         visit.click_id = click_id
         visit.method = method
         visit.settings = self.settings
-        visit.native = request.native
+        visit.native = native
         visit._cookie = cookie
         return visit, (), None
 

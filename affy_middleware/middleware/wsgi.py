@@ -9,7 +9,7 @@ from .._logging import log_failure
 from .._resolution import resolve
 from .._settings import Settings
 from ..attribution.context import _current
-from ..attribution.decide import ConsentHook
+from ..attribution.decide import REISSUE, ConsentHook
 from ..attribution.request import WSGIRequest
 from .pipeline import VISIT_KEY, Pipeline
 
@@ -59,6 +59,7 @@ class AffyMiddleware:
             attribution = self._pipeline.attribution
             self._writes = attribution.writes
             self._might_land = attribution.might_land
+            self._returning = attribution.returning
             self._click_needle, self._session_needle = self._pipeline.needles
 
     def __repr__(self) -> str:
@@ -74,10 +75,17 @@ class AffyMiddleware:
             query = environ.get("QUERY_STRING")
             cookie = environ.get("HTTP_COOKIE")
             # Most requests carry neither a query that may land nor a cookie of ours.
-            if (query and self._writes and self._might_land(query)) or (
-                cookie and (self._click_needle in cookie or self._session_needle in cookie)
-            ):
-                decision = pipeline.attribution.decide(WSGIRequest(environ, query or "", cookie))
+            if query and self._writes and self._might_land(query):
+                decision = pipeline.attribution.decide(WSGIRequest(environ, query, cookie))
+            elif cookie and (self._click_needle in cookie or self._session_needle in cookie):
+                # No landing: the cookies decide, read without a request view, unless a
+                # click cookie may need re-issuing (then decide() looks at the headers).
+                found = self._returning(environ.get("REQUEST_METHOD") or "GET", cookie, environ)
+                if found is REISSUE:
+                    request = WSGIRequest(environ, query or "", cookie)
+                    decision = pipeline.attribution.decide(request)
+                else:
+                    decision = found
         except Exception:
             log_failure("deciding the visit")
         if decision is not None:
