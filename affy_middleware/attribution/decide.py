@@ -91,8 +91,10 @@ class Attribution(CookieRules):
                     return self._landing(request, header, raw, ref, source, now)
         # No landing: what the cookies alone decide, unless a click cookie AFFY's snippet
         # wrote may have to be re-issued (that needs the headers, the scheme, consent).
-        decision = self.returning(request.method, request.cookie, request.native)
-        return self._reissue(request, now) if decision is REISSUE else decision
+        visit = self.returning(request.method, request.cookie, request.native)
+        if visit is REISSUE:
+            return self._reissue(request, now)
+        return None if visit is None else (visit, (), None)
 
     def might_land(self, query: bytes | str) -> bool:
         """False when the query cannot carry an affiliate reference (no ``<ref param>=``,

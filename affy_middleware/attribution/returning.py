@@ -70,11 +70,12 @@ class CookieRules:
         self._session_key = self.session_cookie + "="
         self._companion_key = self.companion_cookie + "="
 
-    def returning(self, method: str, cookie: str | None, native: Any) -> Decision | Reissue | None:
-        """What ``decide`` returns for a request that cannot land (not a GET, tracking off,
-        or a query ``might_land`` rules out), from its ``Cookie`` header alone; or
-        :data:`REISSUE` when only ``decide`` can tell (a click cookie without our
-        companion). ``decide`` itself ends here.
+    def returning(self, method: str, cookie: str | None, native: Any) -> Visit | Reissue | None:
+        """The visit of a request that cannot land (not a GET, tracking off, or a query
+        ``might_land`` rules out), from its ``Cookie`` header alone: ``decide`` returns
+        ``(visit, (), None)`` for it, or None when there is none; or :data:`REISSUE` when
+        only ``decide`` can tell (a click cookie without our companion). ``decide`` itself
+        ends here.
         """
         if not cookie:
             return None
@@ -121,4 +122,4 @@ class CookieRules:
         visit.settings = self.settings
         visit.native = native
         visit._cookie = cookie
-        return visit, (), None
+        return visit

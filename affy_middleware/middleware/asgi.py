@@ -137,8 +137,8 @@ class AffyASGIMiddleware:
                         if found is REISSUE:
                             request = ASGIRequest(scope, query or b"", text)
                             decision = attribution.decide(request)
-                        else:
-                            decision = found
+                        elif found is not None:
+                            decision = found, (), None  # what decide() says
         except Exception:
             log_failure("deciding the visit")
         if decision is None:

@@ -70,7 +70,7 @@ class AffyMiddleware:
         if pipeline is None or ENVIRON_KEY in environ:
             # Wrapped twice: the outer middleware already tracked this request.
             return self.app(environ, start_response)
-        decision = None
+        visit = decision = None
         try:  # free when nothing raises (3.11+); a server's odd environ must not hurt
             query = environ.get("QUERY_STRING")
             cookie = environ.get("HTTP_COOKIE")
@@ -85,7 +85,7 @@ class AffyMiddleware:
                     request = WSGIRequest(environ, query or "", cookie)
                     decision = pipeline.attribution.decide(request)
                 else:
-                    decision = found
+                    visit = found  # decide() would say (visit, (), None)
         except Exception:
             log_failure("deciding the visit")
         if decision is not None:
@@ -94,13 +94,14 @@ class AffyMiddleware:
                 start_response = _with_cookies(start_response, cookies)
             token = pipeline.enter(environ, visit, event)
         else:
-            environ[ENVIRON_KEY] = None
-            if _current.get() is None:
+            # No cookie to set, no click: the visit (or None) is all there is to apply.
+            environ[ENVIRON_KEY] = visit
+            if visit is None and _current.get() is None:
                 # Every tracked request resets the contextvar when it ends, so there is no
                 # stale visit to hide here. A sub-request made from inside a tracked one
                 # gets None set below.
                 return self.app(environ, start_response)
-            token = _current.set(None)
+            token = _current.set(visit)
         try:
             return self.app(environ, start_response)
         finally:
