@@ -22,11 +22,12 @@ on https or per ``cookie_secure``, ``Domain`` when ``cookie_domain`` is set):
     cookies at 7 days, server-set ones at their ``Max-Age``) together with a fresh
     companion, so it is never extended again. The click id value is never changed.
 
-Where it lives: ``decide`` (:class:`Attribution`, :class:`Decision`), ``request`` (the
-request views), ``visit`` (:class:`Visit`), ``context`` (``current_visit()``), ``cookies``
-(the cookie header, tokens, ids, the companion format and the ``Set-Cookie`` values),
-``referral`` (the query and visitor rules: bots, prefetches, navigations) and ``click``
-(the click event: reported URL and headers).
+Where it lives: ``decide`` (:class:`Attribution`, :class:`Decision`), ``returning`` (what
+the cookie header alone decides: the returning visitor, asked first by the middlewares),
+``request`` (the request views), ``visit`` (:class:`Visit`), ``context``
+(``current_visit()``), ``cookies`` (the cookie header, tokens, ids, the companion format
+and the ``Set-Cookie`` values), ``referral`` (the query and visitor rules: bots,
+prefetches, navigations) and ``click`` (the click event: reported URL and headers).
 """
 
 from .context import current_visit, reset_current_visit, set_current_visit

@@ -112,13 +112,17 @@ def companion_cookie_name(click_cookie: str) -> str:
     return click_cookie + "_at"
 
 
+#: Bound once: every page view of a visit checks its companion (docs/benchmarks/reshape.md).
+_crc32: Final = zlib.crc32
+
+
 def crc_part(click_id: str) -> str:
     """The companion's check of a click id: its crc32, 8 hex digits."""
     try:
         data = click_id.encode()  # the strict codec is the fast one
     except UnicodeEncodeError:  # no token, but never raise on visitor input
         data = click_id.encode("utf-8", "replace")
-    return "%08x" % zlib.crc32(data)  # noqa: UP031
+    return "%08x" % _crc32(data)  # noqa: UP031
 
 
 def _unb64(text: str) -> str | None:

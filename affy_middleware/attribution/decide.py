@@ -11,20 +11,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any, Final
+from typing import Any
 
 from .._settings import Settings
-from .._wire import Event
 from .click import click_event
 from .cookies import (
-    _COMPANION_HEAD,
     CONSENT_YES,
     TOKEN,
     SetCookies,
     _cookie_value,
-    companion_cookie_name,
     companion_value,
-    crc_part,
     new_id,
     read_companion,
 )
@@ -37,28 +33,16 @@ from .referral import (
     is_navigation,
 )
 from .request import RequestView
-from .visit import LazyVisit, Visit
+from .returning import REISSUE, CookieRules, Decision, Reissue
+from .visit import Visit
 
-__all__ = ["Attribution", "Decision", "ConsentHook"]
-
-# Bound methods made once, not per call (docs/benchmarks/wsgi.md, "Why the request path
-# reads as it does").
-_is_token: Final = TOKEN.fullmatch
-_companion_head: Final = _COMPANION_HEAD.match
-_new_visit: Final = object.__new__
+__all__ = ["Attribution", "Decision", "ConsentHook", "REISSUE", "Reissue"]
 
 ConsentHook = Callable[[Any], bool]
 """``hook(native_request) -> bool``: the WSGI environ or the ASGI scope; True = may set cookies."""
 
 
-Decision = tuple[Visit, tuple[str, ...], Event | None]
-"""What the middleware does for one request: ``(visit, cookies, event)``, the visit, the
-``Set-Cookie`` values to append to the response and the click to submit on a landing.
-A plain tuple: a returning visitor's decision is made on every page view, and a named
-tuple would add ~7 % to it (docs/benchmarks/wsgi.md)."""
-
-
-class Attribution:
+class Attribution(CookieRules):
     """The request-time rules for one ``Settings``, with everything precomputed.
 
     ``decide(request)`` never raises on visitor input; it returns ``None`` when the request
@@ -66,19 +50,11 @@ class Attribution:
     """
 
     __slots__ = (
-        "settings",
         "consent",
-        "click_cookie",
-        "session_cookie",
-        "companion_cookie",
         "consent_cookie",
         "cookie_names",
-        "writes",
         "_params",
         "_text_params",
-        "_click_key",
-        "_session_key",
-        "_companion_key",
         "_consent_key",
         "_land_needles",
         "_set_cookies",
@@ -87,11 +63,8 @@ class Attribution:
     def __init__(self, settings: Settings, consent: ConsentHook | None = None) -> None:
         if consent is not None and not callable(consent):
             raise TypeError(f"consent must be a callable(request) -> bool, got {consent!r}")
-        self.settings = settings
+        super().__init__(settings)
         self.consent = consent
-        self.click_cookie = settings.click_cookie
-        self.session_cookie = settings.session_cookie
-        self.companion_cookie = companion_cookie_name(settings.click_cookie)
         self.consent_cookie = settings.consent_cookie
         names = {self.click_cookie, self.session_cookie, self.companion_cookie}
         if self.consent_cookie:
@@ -99,11 +72,6 @@ class Attribution:
         self.cookie_names = frozenset(names)
         self._params = _param_table(settings.ref_params)
         self._text_params = _text_table(self._params)
-        #: Inactive settings (no client id, delivery off): visits are read, never written.
-        self.writes = settings.active
-        self._click_key = self.click_cookie + "="
-        self._session_key = self.session_cookie + "="
-        self._companion_key = self.companion_cookie + "="
         self._consent_key = f"{self.consent_cookie}="
         self._land_needles = _landing_needles(settings.ref_params)
         self._set_cookies = SetCookies(settings)
@@ -121,57 +89,12 @@ class Attribution:
                     if not self._consents_to(request):
                         return self._withheld(request, ref)
                     return self._landing(request, header, raw, ref, source, now)
-        # No landing: a returning visitor (or nobody), unless a click cookie AFFY's snippet
-        # wrote may have to be re-issued. Every page view of a visit comes here, so this
-        # path stays in this one method (docs/benchmarks/wsgi.md).
-        cookie = request.cookie
-        if not cookie:
-            return None
-        method = request.method
-        # _cookie_value(cookie, self._click_key), spelled out.
-        key = self._click_key
-        i = cookie.find(key)
-        while i > 0 and cookie[i - 1] not in " ;\t":
-            i = cookie.find(key, i + 1)
-        click_id = None
-        if i >= 0:
-            end = cookie.find(";", i)
-            click_id = cookie[i + len(key) : end if end >= 0 else None].strip()
-            if _is_token(click_id) is None:
-                click_id = None  # forged or malformed: ignored, never sent on
-        if click_id is not None and method == "GET" and self.writes:
-            # Is this our click cookie, or one AFFY's snippet wrote? (read_companion(...) is
-            # not None, without parsing the rest.)
-            key = self._companion_key
-            i = cookie.find(key)
-            while i > 0 and cookie[i - 1] not in " ;\t":
-                i = cookie.find(key, i + 1)
-            if i < 0:
-                return self._reissue(request, now)
-            end = cookie.find(";", i)
-            head = _companion_head(cookie[i + len(key) : end if end >= 0 else None].strip())
-            if head is None or head[1] != crc_part(click_id):
-                return self._reissue(request, now)
-        visit = _new_visit(LazyVisit)
-        if click_id is None or method != "GET":
-            # Without a click id the session id decides whether there is a visit at all;
-            # on a POST (a signup, a checkout) it is about to be used.
-            session_id = _cookie_value(cookie, self._session_key)
-            if session_id is not None and TOKEN.fullmatch(session_id) is None:
-                session_id = None
-            if session_id is None and click_id is None:
-                return None
-            visit.session_id = session_id
-            if method != "GET":  # the decorators read these: set now, not on first read
-                visit.email = visit.customer_id = visit.customer_name = None
-                visit.lead_value = None
-        # else the session id is read when asked for (a page view rarely needs it)
-        visit.click_id = click_id
-        visit.method = method
-        visit.settings = self.settings
-        visit.native = request.native
-        visit._cookie = cookie
-        return visit, (), None
+        # No landing: what the cookies alone decide, unless a click cookie AFFY's snippet
+        # wrote may have to be re-issued (that needs the headers, the scheme, consent).
+        visit = self.returning(request.method, request.cookie, request.native)
+        if visit is REISSUE:
+            return self._reissue(request, now)
+        return None if visit is None else (visit, (), None)
 
     def might_land(self, query: bytes | str) -> bool:
         """False when the query cannot carry an affiliate reference (no ``<ref param>=``,

@@ -1,7 +1,7 @@
 """What the middleware knows about one visitor: :class:`Visit`, and its lazy form.
 
 ``Visit`` is the public dataclass ``current_visit()`` returns. ``LazyVisit`` is the same
-thing for a returning visitor, made by ``Attribution.decide`` on the hot path: it reads
+thing for a returning visitor, made by ``CookieRules.returning`` on the hot path: it reads
 the session cookie and the companion cookie only when a field that needs them is first
 read, and is a plain ``Visit`` to every reader (equality, ``repr``).
 """

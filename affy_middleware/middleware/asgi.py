@@ -15,7 +15,7 @@ from .._logging import log_failure
 from .._resolution import resolve
 from .._settings import Settings
 from ..attribution.context import _current
-from ..attribution.decide import ConsentHook
+from ..attribution.decide import REISSUE, ConsentHook
 from ..attribution.request import ASGIRequest
 from ..attribution.visit import Visit
 from .lifespan import Refusal, run_lifespan
@@ -130,9 +130,15 @@ class AffyASGIMiddleware:
                     text = cookie.decode("latin-1")
                     other = self._other_needle
                     if self._needle in text or (other and other in text):
-                        # A returning visitor: the other headers are read only if needed.
-                        request = ASGIRequest(scope, query or b"", text)
-                        decision = attribution.decide(request)
+                        # No landing: the cookies decide, read without a request view,
+                        # unless a click cookie may need re-issuing (decide() reads the
+                        # other headers then).
+                        found = attribution.returning(scope["method"], text, scope)
+                        if found is REISSUE:
+                            request = ASGIRequest(scope, query or b"", text)
+                            decision = attribution.decide(request)
+                        elif found is not None:
+                            decision = found, (), None  # what decide() says
         except Exception:
             log_failure("deciding the visit")
         if decision is None:

@@ -3,7 +3,9 @@ place a decision is applied (the visit exposed, the click submitted, failures lo
 
 The middlewares keep only protocol plumbing: read the environ or scope, call
 :meth:`Attribution.decide` on a request view, pass the decision to :meth:`Pipeline.enter`,
-append its cookies to the response, and reset the context after the app.
+append its cookies to the response, and reset the context after the app. A request that
+cannot land asks ``Attribution.returning`` first, with no view: its answer is a visit
+alone (no cookie, no click), which the WSGI middleware exposes as it exposes "no visit".
 """
 
 from __future__ import annotations
