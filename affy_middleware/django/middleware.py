@@ -17,7 +17,7 @@ from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_asy
 
 from .._logging import log_failure
 from ..attribution.context import _current
-from ..attribution.decide import ConsentHook, Decision
+from ..attribution.decide import REISSUE, ConsentHook, Decision
 from ..middleware.pipeline import VISIT_KEY, Pipeline
 from . import conf
 from .request import DjangoRequest
@@ -113,11 +113,18 @@ class AffyMiddleware:
             attribution = pipeline.attribution
             click_needle, session_needle = pipeline.needles
             # Most requests carry neither a query that may land nor a cookie of ours.
-            if (query and attribution.writes and attribution.might_land(query)) or (
-                cookie and (click_needle in cookie or session_needle in cookie)
-            ):
+            if query and attribution.writes and attribution.might_land(query):
                 decision = attribution.decide(DjangoRequest(request, query, cookie))
-                return None if decision is None else (pipeline, decision)
+            elif cookie and (click_needle in cookie or session_needle in cookie):
+                # No landing: the cookies decide, read without a request view, unless a
+                # click cookie may need re-issuing (then decide() looks at the headers).
+                found = attribution.returning(request.method or "GET", cookie, request)
+                if found is not REISSUE:
+                    return None if found is None else (pipeline, (found, (), None))
+                decision = attribution.decide(DjangoRequest(request, query, cookie))
+            else:
+                return None
+            return None if decision is None else (pipeline, decision)
         except Exception:
             log_failure("deciding the visit")
         return None

@@ -11,4 +11,5 @@ urlpatterns = [
     path("signup-savepoints", views.signup_savepoints),
     path("pay", views.pay),
     path("visit.json", views.visit),
+    path("visit-fields.json", views.visit_fields),
 ]

@@ -83,3 +83,10 @@ def visit(request: HttpRequest) -> JsonResponse:
             "secure": request.is_secure(),
         }
     )
+
+
+def visit_fields(request: HttpRequest) -> JsonResponse:
+    """What the middleware decided, for comparing it with the WSGI middleware's."""
+    seen = current_visit()
+    fields = ("click_id", "session_id", "affiliate_reference", "landed", "reissued", "method")
+    return JsonResponse({name: getattr(seen, name) for name in fields} if seen else {})

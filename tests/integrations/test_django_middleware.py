@@ -147,3 +147,68 @@ def test_a_subclass_with_a_consent_hook(events: list[Event]) -> None:
         client.cookies["consent"] = "yes"
         agreed = client.get("/?ref=dj_consent")
     assert len(affy_cookies(agreed)) == 3 and [e.kind for e in events] == ["click"]
+
+
+VALID = "AbCdEfGhIjKlMnOpQrStUvWx"
+OTHER = "GTCMlBDdgLiQ41t7UsWfHAoZ"
+
+
+def _wsgi_visit_fields(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+    import json
+
+    from affy_middleware import current_visit
+
+    seen = current_visit()
+    fields = ("click_id", "session_id", "affiliate_reference", "landed", "reissued", "method")
+    body = json.dumps({n: getattr(seen, n) for n in fields} if seen else {}).encode()
+    start_response("200 OK", [("Content-Type", "application/json")])
+    return [body]
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "cookie"),
+    [
+        ("GET", "", f"affy_click_id={VALID}; affy_session_id={OTHER}"),  # no companion
+        ("POST", "", f"affy_click_id={VALID}; affy_session_id={OTHER}"),
+        ("GET", "", f"affy_session_id={OTHER}"),
+        ("GET", "", "affy_click_id=bad!value; affy_session_id=x"),
+        ("GET", "page=2", f"theme=dark; affy_session_id={OTHER}"),
+        ("GET", "ref=dj_same", f"affy_click_id={VALID}"),  # a landing over a click cookie
+        ("GET", "", "affy_click_id_x=1; other=affy_session_id"),  # needles, not ours
+        ("HEAD", "", f"affy_click_id={VALID}"),
+    ],
+)
+def test_the_django_middleware_decides_as_the_wsgi_one(
+    events: list[Event], method: str, query: str, cookie: str
+) -> None:
+    # The WSGI middleware decides as Attribution.decide() (tests/middleware/
+    # test_fast_path.py); the Django class takes the same shortcuts on Django's request.
+    from affy_middleware import AffyMiddleware as WSGIMiddleware
+    from affy_middleware.django.conf import configured
+
+    headers = {"Cookie": cookie, "User-Agent": CHROME}
+    path = "/visit-fields.json" + (f"?{query}" if query else "")
+    django_app = WerkzeugClient(get_wsgi_application())
+    through_django = django_app.open(path, method=method, headers=headers)
+    django_events = [(e.kind, e.order_key is not None) for e in events]
+    events.clear()
+    wsgi_app = WerkzeugClient(WSGIMiddleware(_wsgi_visit_fields, settings=configured()))
+    through_wsgi = wsgi_app.open(path, method=method, headers=headers)
+    wsgi_events = [(e.kind, e.order_key is not None) for e in events]
+
+    def seen(response: Any) -> dict[str, Any]:
+        if method == "HEAD":
+            return {}
+        fields: dict[str, Any] = response.get_json()
+        if fields.get("landed"):  # new random ids on each landing
+            fields["click_id"] = fields["session_id"] = "new"
+        return fields
+
+    def set_names(response: Any) -> list[str]:
+        # (Django writes its Set-Cookie values with a leading space)
+        names = (c.strip().split("=", 1)[0] for c in response.headers.getlist("Set-Cookie"))
+        return sorted(name for name in names if name.startswith("affy_"))
+
+    assert seen(through_django) == seen(through_wsgi)
+    assert set_names(through_django) == set_names(through_wsgi)
+    assert django_events == wsgi_events
