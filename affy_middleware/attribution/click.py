@@ -85,11 +85,15 @@ def click_event(
     if isinstance(path, str):
         # A WSGI (latin-1) path of URL-safe ASCII is its own URL form: no re-encoding.
         raw = path if _URL_PLAIN_TEXT.fullmatch(path) else _url_part(wsgi_bytes(path))
+        url = f"{scheme}://{host}{raw or '/'}"
+        if query:
+            url = f"{url}?{_url_part(query)}"
+    elif query:
+        # Quoted byte by byte, and "?" needs no quoting: the path and the query in one go
+        # are the two quoted apart, for one scan instead of two.
+        url = f"{scheme}://{host}{_url_part((path or b'/') + b'?' + query)}"
     else:
-        raw = _url_part(path)
-    url = f"{scheme}://{host}{raw or '/'}"
-    if query:
-        url = f"{url}?{_url_part(query)}"
+        url = f"{scheme}://{host}{_url_part(path) or '/'}"
     # _printable(...), with its common case (printable ASCII) first.
     referrer = header("referer")
     if referrer and referrer.isascii() and referrer.isprintable():

@@ -135,12 +135,12 @@ def _unb64(text: str) -> str | None:
 
 def companion_value(click_id: str, clicked_at: int, ref: str | None) -> str:
     """``<time>.<crc32 of the click id>[.r<ref> | .b<base64url ref>]``: token characters."""
-    value = f"{clicked_at}.{crc_part(click_id)}"
+    crc = crc_part(click_id)
     if not ref:
-        return value
-    if _RAW_REF.fullmatch(ref):
-        return f"{value}.r{ref}"
-    return f"{value}.b{_b64_ref(ref)}"
+        return f"{clicked_at}.{crc}"
+    if _RAW_REF.fullmatch(ref):  # one f-string each: this runs on every landing
+        return f"{clicked_at}.{crc}.r{ref}"
+    return f"{clicked_at}.{crc}.b{_b64_ref(ref)}"
 
 
 def _b64_ref(ref: str) -> str:

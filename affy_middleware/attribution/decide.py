@@ -76,10 +76,22 @@ class Attribution(CookieRules):
         self._land_needles = _landing_needles(settings.ref_params)
         self._set_cookies = SetCookies(settings)
 
-    def decide(self, request: RequestView, now: float | None = None) -> Decision | None:
-        """The decision for one request (``now``: the click time, default the clock)."""
+    def decide(
+        self, request: RequestView, now: float | None = None, *, may_land: bool = False
+    ) -> Decision | None:
+        """The decision for one request (``now``: the click time, default the clock).
+
+        ``may_land=True``: the caller found ``might_land(request.query)`` true already (the
+        middlewares ask it before they make a view), so it is not asked again. Only that
+        pre-check is skipped: a query without an affiliate reference still does not land.
+        """
         query = request.query
-        if query and self.writes and request.method == "GET" and self.might_land(query):
+        if (
+            query
+            and self.writes
+            and request.method == "GET"
+            and (may_land or self.might_land(query))
+        ):
             header = request.header
             if is_navigation(header):
                 raw = request.query_bytes

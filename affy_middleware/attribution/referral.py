@@ -116,17 +116,17 @@ def _text_table(table: dict[bytes, int]) -> dict[str, int]:
 def _referral(
     query: bytes, table: dict[bytes, int], text_table: dict[str, int] | None = None
 ) -> tuple[str | None, str | None, str | None]:
-    if b"%" not in query and b"+" not in query:
-        # The common case: nothing percent-encoded. When the whole query is UTF-8, each
-        # part is too (splitting at "&" and "=" never cuts a character), so the text can be
-        # scanned directly instead of decoding part by part.
-        try:
-            text = query.decode("utf-8")
-        except UnicodeDecodeError:
-            pass
-        else:
-            return _referral_text(text, text_table or _text_table(table))
-    return _referral_bytes(query, table)
+    # The common case: nothing percent-encoded. When the whole query is UTF-8, each part
+    # is too (splitting at "&" and "=" never cuts a character), so the text can be scanned
+    # directly instead of decoding part by part. "%" and "+" are looked for in the text:
+    # `bytes in bytes` first tries the needle as an int (docs/benchmarks/reshape.md).
+    try:
+        text = query.decode("utf-8")
+    except UnicodeDecodeError:
+        return _referral_bytes(query, table)
+    if "%" in text or "+" in text:
+        return _referral_bytes(query, table)
+    return _referral_text(text, text_table or _text_table(table))
 
 
 def _referral_bytes(

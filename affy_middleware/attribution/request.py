@@ -145,31 +145,29 @@ class ASGIRequest:
     """An ASGI ``http`` scope, as the rules read it.
 
     ``query`` and ``cookie``: the ``query_string`` (or ``b""``) and the ``Cookie`` header
-    text, when the caller has read them already (the middleware has, for a returning
-    visitor); the other headers are then read only if the rules ask for one. Without a
-    cookie, every header the rules may read is read in one pass: a landing reads most.
+    text, when the caller has read them already. Every other header the rules may read is
+    read in one pass when the view is made: the middleware makes one for a request that may
+    land or may re-issue a click cookie, and the rules read most of them for either.
     """
 
-    __slots__ = ("native", "method", "query", "cookie", "_table")
+    __slots__ = ("native", "method", "query", "query_bytes", "scheme", "cookie", "header", "_table")
 
     def __init__(
         self, scope: Mapping[str, Any], query: bytes = _UNREAD, cookie: str | None = _UNREAD
     ) -> None:
         self.native = scope
         self.method: str = scope["method"]
-        self.query: bytes = (scope.get("query_string") or b"") if query is _UNREAD else query
-        self._table: dict[str, str] | None = None
-        if cookie is _UNREAD:
-            self._table = table = self._read_headers()
-            cookie = table.get("cookie")
-        self.cookie: str | None = cookie
-
-    def _read_headers(self) -> dict[str, str]:
-        """The first value of each header the rules look at, and the cookies joined (HTTP/2
-        may split them); header names are lower-case in ASGI."""
+        if query is _UNREAD:
+            query = scope.get("query_string") or b""
+        self.query: bytes = query
+        self.query_bytes: bytes = query
+        self.scheme: str = scope.get("scheme") or "http"
+        # The first value of each header the rules look at, and the cookies joined (HTTP/2
+        # may split them); header names are lower-case in ASGI. Values, not properties:
+        # a landing reads each of them (docs/benchmarks/reshape.md).
         table: dict[str, str] = {}
         wanted = _ASGI_HEADERS.get
-        for raw_name, raw_value in self.native["headers"]:
+        for raw_name, raw_value in scope["headers"]:
             name = wanted(raw_name)
             if name is not None:
                 if name not in table:
@@ -178,31 +176,14 @@ class ASGIRequest:
                 value = raw_value.decode("latin-1")
                 seen = table.get("cookie")
                 table["cookie"] = value if seen is None else f"{seen}; {value}"
-        return table
-
-    @property
-    def query_bytes(self) -> bytes:
-        return self.query
-
-    @property
-    def scheme(self) -> str:
-        scheme: str = self.native.get("scheme") or "http"
-        return scheme
-
-    @property
-    def header(self) -> HeaderLookup:
-        # The table's own dict.get: no Python frame per lookup (docs/benchmarks/asgi.md).
-        table = self._table
-        if table is None:
-            self._table = table = self._read_headers()
-        return table.get
+        self._table = table
+        #: The table's own dict.get: no Python frame per lookup (docs/benchmarks/asgi.md).
+        self.header: HeaderLookup = table.get
+        self.cookie: str | None = table.get("cookie") if cookie is _UNREAD else cookie
 
     @property
     def host(self) -> str:
-        table = self._table
-        if table is None:
-            self._table = table = self._read_headers()
-        host = table.get("host")
+        host = self._table.get("host")
         if host:
             return host
         server = self.native.get("server")

@@ -117,7 +117,7 @@ class AffyASGIMiddleware:
                 and attribution.might_land(query)
             ):
                 # Maybe an affiliate landing: the request's headers are read in one pass.
-                decision = attribution.decide(ASGIRequest(scope, query))
+                decision = attribution.decide(ASGIRequest(scope, query), may_land=True)
             else:
                 # No cookie of ours, no visit. Header names are lower-case in ASGI
                 # (Starlette's Headers relies on that too); HTTP/2 may split the cookies.
@@ -148,14 +148,14 @@ class AffyASGIMiddleware:
             # WSGI threads, nothing is left over from an earlier request to reset.
             return await self.app(scope, receive, send)
         visit, cookies, event = decision
-        if event is not None and pipeline.blocks():
+        if event is not None and not pipeline.offer(event):
+            # Sync delivery sends the click inline: not on the event loop.
             from anyio import to_thread
 
             await to_thread.run_sync(pipeline.submit, event)
-            event = None
         if cookies:
             send = _with_cookies(send, cookies)
-        token = pipeline.enter(scope, visit, event)
+        token = pipeline.enter(scope, visit, None)
         _set_state(scope, visit)
         try:
             await self.app(scope, receive, send)

@@ -59,6 +59,19 @@ class Pipeline:
         except Exception:
             return False  # submit() meets the same failure and logs it
 
+    def offer(self, event: Event) -> bool:
+        """:meth:`submit`, unless submitting would send inline: then False, and an async
+        caller submits from a thread. ``blocks()`` and ``submit`` in one backend look-up,
+        for the ASGI landing. Never raises (a failure is logged, and counts as submitted)."""
+        try:
+            backend = delivery.backend_for(self.settings)
+            if backend.blocks:
+                return False
+            backend.submit(event)
+        except Exception:
+            log_failure("enqueueing the click")
+        return True
+
     def submit(self, event: Event) -> None:
         """Hands the click to delivery; never raises (a failure is logged)."""
         try:

@@ -76,7 +76,8 @@ class AffyMiddleware:
             cookie = environ.get("HTTP_COOKIE")
             # Most requests carry neither a query that may land nor a cookie of ours.
             if query and self._writes and self._might_land(query):
-                decision = pipeline.attribution.decide(WSGIRequest(environ, query, cookie))
+                request = WSGIRequest(environ, query, cookie)
+                decision = pipeline.attribution.decide(request, may_land=True)
             elif cookie and (self._click_needle in cookie or self._session_needle in cookie):
                 # No landing: the cookies decide, read without a request view, unless a
                 # click cookie may need re-issuing (then decide() looks at the headers).
