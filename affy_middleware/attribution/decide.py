@@ -56,6 +56,7 @@ class Attribution(CookieRules):
         "_params",
         "_text_params",
         "_consent_key",
+        "_asks_consent",
         "_land_needles",
         "_set_cookies",
     )
@@ -73,6 +74,8 @@ class Attribution(CookieRules):
         self._params = _param_table(settings.ref_params)
         self._text_params = _text_table(self._params)
         self._consent_key = f"{self.consent_cookie}="
+        #: A consent hook or cookie to ask (else every landing may set cookies).
+        self._asks_consent = consent is not None or bool(self.consent_cookie)
         self._land_needles = _landing_needles(settings.ref_params)
         self._set_cookies = SetCookies(settings)
 
@@ -98,7 +101,7 @@ class Attribution(CookieRules):
                 _, ref, source = _referral(raw, self._params, self._text_params)
                 if ref is not None:
                     # An affiliate landing: last click wins.
-                    if not self._consents_to(request):
+                    if self._asks_consent and not self._consents_to(request):
                         return self._withheld(request, ref)
                     return self._landing(request, header, raw, ref, source, now)
         # No landing: what the cookies alone decide, unless a click cookie AFFY's snippet
