@@ -18,6 +18,7 @@ import zlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Final
 
+from .._process import PerProcess
 from .referral import plausible_value
 
 if TYPE_CHECKING:
@@ -50,27 +51,38 @@ def is_token(value: str | None) -> bool:
 
 
 #: Ids drawn from ``os.urandom`` 64 at a time (one system call per id would cost as much
-#: as the rest of the id): each id is 18 random bytes no other id shares. Emptied in a
-#: forked child, so parent and child never hand out the same ids.
+#: as the rest of the id): each id is 18 random bytes no other id shares. The pool is the
+#: process's, found by pid (``_process.PerProcess``): a forked child, even one forked
+#: without at-fork hooks (uWSGI), starts with an empty pool, never its parent's ids.
 _ID_BATCH: Final = 64
-_id_pool: collections.deque[str] = collections.deque()
+_id_pools: PerProcess[collections.deque[str]] = PerProcess(lambda parent: collections.deque())
 
 
-def _refill_ids() -> None:
+def _refill_ids(pool: collections.deque[str]) -> None:
     text = base64.urlsafe_b64encode(os.urandom(18 * _ID_BATCH)).decode("ascii")
-    _id_pool.extend([text[i : i + 24] for i in range(0, 24 * _ID_BATCH, 24)])
-
-
-os.register_at_fork(after_in_child=_id_pool.clear)
+    pool.extend([text[i : i + 24] for i in range(0, 24 * _ID_BATCH, 24)])
 
 
 def new_id() -> str:
     """An unguessable id (144 random bits, 24 base64url characters)."""
+    pool = _id_pools.get()
     try:
-        return _id_pool.popleft()  # atomic: two threads never get the same id
+        return pool.popleft()  # atomic: two threads never get the same id
     except IndexError:
-        _refill_ids()
+        _refill_ids(pool)
         return new_id()
+
+
+def new_id_pair() -> tuple[str, str]:
+    """Two ids (a landing's click id and, for a new visitor, session id) for one pid
+    check: ``os.getpid()`` is a system call."""
+    slot = _id_pools.slot  # _id_pools.get(), spelled out
+    pool = slot.value if slot.pid == os.getpid() else _id_pools.renew()
+    try:
+        return pool.popleft(), pool.popleft()  # each popleft atomic
+    except IndexError:
+        _refill_ids(pool)
+        return new_id_pair()
 
 
 def parse_cookies(header: str, names: Iterable[str]) -> dict[str, str]:

@@ -21,7 +21,7 @@ from .cookies import (
     SetCookies,
     _cookie_value,
     companion_value,
-    new_id,
+    new_id_pair,
     read_companion,
 )
 from .referral import (
@@ -182,9 +182,9 @@ class Attribution(CookieRules):
         now: float | None,
     ) -> Decision:
         session_id = self._token_cookie(request.cookie, self._session_key)
-        click_id = new_id()
+        click_id, new_session = new_id_pair()
         if session_id is None:
-            session_id = new_id()  # else the visit's session goes on
+            session_id = new_session  # else the visit's session goes on (and it is unused)
         clicked_at = int(time.time() if now is None else now)
         visit = Visit(click_id, session_id, ref, True, float(clicked_at), source)
         visit.method = request.method

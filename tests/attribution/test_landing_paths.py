@@ -114,7 +114,9 @@ def _fixed() -> Any:
     ids = (f"id{n:022d}" for n in itertools.count())
     clock = types.SimpleNamespace(time=lambda: 1_800_000_000.0)
     return (
-        mock.patch("affy_middleware.attribution.decide.new_id", lambda: next(ids)),
+        mock.patch(
+            "affy_middleware.attribution.decide.new_id_pair", lambda: (next(ids), next(ids))
+        ),
         mock.patch("affy_middleware.attribution.decide.time", clock),
     )
 

@@ -126,7 +126,9 @@ def fixed_ids_and_clock() -> Iterator[None]:
     ids = (f"id{n:022d}" for n in itertools.count())
     clock = types.SimpleNamespace(time=lambda: NOW)
     with (
-        mock.patch("affy_middleware.attribution.decide.new_id", lambda: next(ids)),
+        mock.patch(
+            "affy_middleware.attribution.decide.new_id_pair", lambda: (next(ids), next(ids))
+        ),
         mock.patch("affy_middleware.attribution.decide.time", clock),
     ):
         yield
