@@ -114,7 +114,8 @@ class AffyMiddleware:
             click_needle, session_needle = pipeline.needles
             # Most requests carry neither a query that may land nor a cookie of ours.
             if query and attribution.writes and attribution.might_land(query):
-                decision = attribution.decide(DjangoRequest(request, query, cookie))
+                request_view = DjangoRequest(request, query, cookie)
+                decision = attribution.decide(request_view, may_land=True)  # asked above
             elif cookie and (click_needle in cookie or session_needle in cookie):
                 # No landing: the cookies decide, read without a request view, unless a
                 # click cookie may need re-issuing (then decide() looks at the headers).
