@@ -20,7 +20,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from queue import Queue
 from typing import Any
@@ -59,13 +59,10 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox_process() -> Iterator[Sandbox]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "affy_middleware.sandbox", "--port", "0", "--api-key", API_KEY],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-    )
+def served(command: list[str]) -> Iterator[Sandbox]:
+    """A server process that prints its ``http://`` URL on its first line (the sandbox,
+    or bench/_lean_affy.py), stopped at the end of the block."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -74,6 +71,12 @@ def sandbox_process() -> Iterator[Sandbox]:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def sandbox_process() -> AbstractContextManager[Sandbox]:
+    return served(
+        [sys.executable, "-m", "affy_middleware.sandbox", "--port", "0", "--api-key", API_KEY]
+    )
 
 
 # -- helpers ---------------------------------------------------------------------------------

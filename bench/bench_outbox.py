@@ -1,7 +1,7 @@
 """Outbox benchmarks: what an outbox adds to the request, and how fast relays drain it.
 
     .venv/bin/python bench/bench_outbox.py                  # everything (~3 minutes)
-    .venv/bin/python bench/bench_outbox.py enqueue relays lean backlog
+    .venv/bin/python bench/bench_outbox.py enqueue relays lean cpu backlog
     AFFY_BENCH_BACKLOG=20000 bench/bench_outbox.py backlog  # a smaller backlog
     AFFY_BENCH_PG_URL=postgresql://... bench/bench_outbox.py  # an existing server
 
@@ -22,11 +22,19 @@ import sys
 import tempfile
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 from typing import Any
 
-from bench_delivery import Sandbox, blocked_sender, click, per_call_ns, sandbox_process, us
+from bench_delivery import (
+    Sandbox,
+    blocked_sender,
+    click,
+    per_call_ns,
+    sandbox_process,
+    served,
+    us,
+)
 
 from affy_middleware._wire import Event
 from affy_middleware.delivery import make_backend
@@ -34,6 +42,18 @@ from affy_middleware.delivery.outbox.postgres import PostgresOutbox
 
 ROOT = Path(__file__).resolve().parent.parent
 AFFY = Path(sys.executable).parent / "affy"
+#: How to run ``affy relay``: the venv's script, else the module.
+AFFY_COMMAND = [str(AFFY)] if AFFY.exists() else [sys.executable, "-m", "affy_middleware.cli"]
+
+
+def relay_env(url: str, api_url: str, **extra: str) -> dict[str, str]:
+    """The environment of an ``affy relay`` process: this one's without AFFY_*, then these."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
+    env.update(
+        AFFY_OUTBOX_URL=url, AFFY_CLIENT_ID="1", AFFY_API_KEY="bench-key", AFFY_API_URL=api_url
+    )
+    env.update(extra)
+    return env
 
 
 @contextmanager
@@ -107,19 +127,12 @@ def drain(sb: Sandbox, url: str, relays: int, rows: int, in_flight: int) -> tupl
     for i in range(rows):
         outbox.put(click(10_000_000 + i), claimed=False)
     outbox.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
-    env.update(
-        AFFY_OUTBOX_URL=url,
-        AFFY_CLIENT_ID="1",
-        AFFY_API_KEY="bench-key",
-        AFFY_API_URL=sb.url,
-        AFFY_MAX_IN_FLIGHT=str(in_flight),
-        AFFY_QUEUE_SIZE=str(4 * in_flight),
+    env = relay_env(
+        url, sb.url, AFFY_MAX_IN_FLIGHT=str(in_flight), AFFY_QUEUE_SIZE=str(4 * in_flight)
     )
-    command = [str(AFFY)] if AFFY.exists() else [sys.executable, "-m", "affy_middleware.cli"]
     started = time.monotonic()
     procs = [
-        subprocess.Popen([*command, "relay"], env=env, stderr=subprocess.DEVNULL)
+        subprocess.Popen([*AFFY_COMMAND, "relay"], env=env, stderr=subprocess.DEVNULL)
         for _ in range(relays)
     ]
     try:
@@ -141,20 +154,9 @@ def drain(sb: Sandbox, url: str, relays: int, rows: int, in_flight: int) -> tupl
     return elapsed, steady
 
 
-@contextmanager
-def lean_affy_process() -> Iterator[Sandbox]:
+def lean_affy_process() -> AbstractContextManager[Sandbox]:
     script = Path(__file__).resolve().parent / "_lean_affy.py"
-    proc = subprocess.Popen(
-        [sys.executable, str(script), "--port", "0"], stdout=subprocess.PIPE, text=True
-    )
-    try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        url = next(word for word in line.split() if word.startswith("http://"))
-        yield Sandbox(url.rstrip("/"))
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    return served([sys.executable, str(script), "--port", "0"])
 
 
 def bench_lean(sb: Sandbox, url: str) -> None:
@@ -181,6 +183,42 @@ def bench_relays(sb: Sandbox, url: str, against: str = "the sandbox") -> None:
             f" ratio {rows / steady / ideal:.2f}"
         )
     print(f"2 relays / 1 relay: {rates[2] / rates[1]:.2f} (target >= 1.7)")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a live process has used (``/proc``)."""
+    with open(f"/proc/{pid}/stat") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def bench_cpu(sb: Sandbox, url: str) -> None:
+    """One relay draining rows into the lean AFFY without latency: its rate and CPU time
+    per event (start-up included), what the relay's own work costs."""
+    rows = 3000
+    print(f"\n## one relay, {rows} rows, a lean AFFY stand-in at +0 ms: CPU per event")
+    with lean_affy_process() as lean:
+        for attempt in range(2):
+            fresh(url)
+            lean.reset()
+            outbox = PostgresOutbox(url)
+            for i in range(rows):
+                outbox.put(click(50_000_000 + attempt * rows + i), claimed=False)
+            outbox.close()
+            env = relay_env(url, lean.url)
+            started = time.monotonic()
+            proc = subprocess.Popen([*AFFY_COMMAND, "relay"], env=env, stderr=subprocess.DEVNULL)
+            try:
+                while lean.stats()["events"] < rows and time.monotonic() < started + 120:
+                    time.sleep(0.05)
+                elapsed, cpu = time.monotonic() - started, cpu_seconds(proc.pid)
+            finally:
+                proc.send_signal(signal.SIGTERM)
+                proc.wait(30)
+            print(
+                f"run {attempt + 1}: {rows / elapsed:.0f} events/s;"
+                f" relay CPU {cpu:.2f} s = {cpu / rows * 1e6:.0f} µs per event"
+            )
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -210,14 +248,11 @@ def bench_backlog(sb: Sandbox, url: str) -> None:
 
         outbox.run(copy)
     outbox.close()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AFFY_")}
-    env.update(
-        AFFY_OUTBOX_URL=url, AFFY_CLIENT_ID="1", AFFY_API_KEY="bench-key", AFFY_API_URL=sb.url
-    )
-    command = [str(AFFY)] if AFFY.exists() else [sys.executable, "-m", "affy_middleware.cli"]
+    env = relay_env(url, sb.url)
     started = time.monotonic()
     procs = [
-        subprocess.Popen([*command, "relay"], env=env, stderr=subprocess.DEVNULL) for _ in range(2)
+        subprocess.Popen([*AFFY_COMMAND, "relay"], env=env, stderr=subprocess.DEVNULL)
+        for _ in range(2)
     ]
     peaks = [0.0, 0.0]
     try:
@@ -242,6 +277,7 @@ SECTIONS = {
     "enqueue": bench_enqueue,
     "relays": bench_relays,
     "lean": bench_lean,
+    "cpu": bench_cpu,
     "backlog": bench_backlog,
 }
 
