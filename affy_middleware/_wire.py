@@ -112,7 +112,7 @@ class Event:
     made once, at enqueue time, and sent as ``Idempotency-Key`` on every attempt.
     ``order_key`` groups the events of one visit so they are delivered in order.
     ``expects_click``: a lead of a visit that came with an affiliate click, which must not
-    reach AFFY before that click, whichever process sends it (``delivery/clicks.py``).
+    reach AFFY before that click, whichever process sends it (``delivery/sending/clicks.py``).
     """
 
     kind: EventKind

@@ -38,7 +38,7 @@ from bench_delivery import (
 
 from affy_middleware._wire import Event
 from affy_middleware.delivery import make_backend
-from affy_middleware.delivery.outbox.postgres import PostgresOutbox
+from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
 
 ROOT = Path(__file__).resolve().parent.parent
 AFFY = Path(sys.executable).parent / "affy"

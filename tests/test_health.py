@@ -14,7 +14,7 @@ from affy_middleware import Health, Settings, health
 from affy_middleware import _health as health_module
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.sandbox import SandboxServer
 
 #: Short backoff, so an outage's pauses end within the test (the default cap is 30 s).

@@ -9,7 +9,7 @@ import time
 from .._errors import AffyConfigError
 from ..delivery.outbox import OutboxError
 from ..delivery.outbox.admin import OutboxAdmin, open_admin
-from ..delivery.outbox.pg_schema import PG_SCHEMA
+from ..delivery.outbox.postgres.schema import PG_SCHEMA
 from .config import settings_from
 from .output import EXIT_OK, EXIT_USAGE, Failure, config_failure, print_json, report_failure
 

@@ -20,13 +20,13 @@ from collections.abc import Iterator, Mapping
 from .._process import PerProcess
 from .._settings import Settings
 from .._wire import Event
-from . import fork
 from .base import Backend, Sender, State
-from .breaker import RetryPolicy
 from .capture import CaptureBackend
 from .inline import InlineBackend
 from .off import OffBackend
 from .outbox import DEFAULT_LEASE, outbox_location
+from .sending.breaker import RetryPolicy
+from .support import fork
 from .thread import ThreadBackend
 
 __all__ = [

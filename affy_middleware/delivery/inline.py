@@ -13,13 +13,13 @@ import time
 from .._process import PerProcess
 from .._settings import Settings
 from .._wire import Event
-from .attempt import Attempt, Verdict
 from .base import Backend, Sender, State
-from .breaker import RetryPolicy
-from .counters import Counters, with_gauges
-from .durable import Durable
-from .logs import LogLimiter, logger
 from .outbox import DEFAULT_LEASE
+from .outbox.guarded import GuardedOutbox
+from .sending.attempt import Attempt, Verdict
+from .sending.breaker import RetryPolicy
+from .support.counters import Counters, with_gauges
+from .support.logs import LogLimiter, logger
 
 __all__ = ["InlineBackend"]
 
@@ -39,7 +39,7 @@ class _Here:
         self.counters = Counters()
         settings = backend.settings
         self.attempt = Attempt(settings, backend.policy, self.counters, self.log, backend.sender)
-        self.durable = Durable(settings, self.counters, self.log, backend.lease)
+        self.durable = GuardedOutbox(settings, self.counters, self.log, backend.lease)
 
 
 class InlineBackend(Backend):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._wire import Event
 from .base import Backend
-from .counters import empty_stats
+from .support.counters import empty_stats
 
 __all__ = ["OffBackend"]
 

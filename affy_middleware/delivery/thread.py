@@ -17,13 +17,13 @@ from .._process import PerProcess
 from .._settings import Settings
 from .._wire import Event
 from .base import Backend, Sender, State
-from .breaker import RetryPolicy
-from .counters import with_gauges
-from .logs import logger
 from .outbox import DEFAULT_LEASE, OutboxError, app_rows
-from .pipeline import Pipeline
-from .queue import Item, estimate_size
-from .relay import Relay
+from .sending.breaker import RetryPolicy
+from .support.counters import with_gauges
+from .support.logs import logger
+from .threaded.process import ProcessDelivery
+from .threaded.queue import Item, estimate_size
+from .threaded.relay import Relay
 
 __all__ = ["ThreadBackend"]
 
@@ -42,7 +42,7 @@ class ThreadBackend(Backend):
         backend.flush(timeout=2)  # True: everything accepted was delivered
 
     Everything that belongs to one process (queue, locks, threads, client, outbox handle,
-    breaker, counters) is a :class:`Pipeline`, found by pid: a forked child makes its own
+    breaker, counters) is a :class:`ProcessDelivery`, found by pid: a forked child makes its own
     on first use, whether or not the at-fork hooks ran (uWSGI runs none).
     """
 
@@ -59,10 +59,10 @@ class ThreadBackend(Backend):
         self.settings = settings
         self.policy = retry_policy or RetryPolicy()
 
-        def make(parent: Pipeline | None) -> Pipeline:
-            return Pipeline(settings, self.policy, send, outbox_lease)
+        def make(parent: ProcessDelivery | None) -> ProcessDelivery:
+            return ProcessDelivery(settings, self.policy, send, outbox_lease)
 
-        self._here: PerProcess[Pipeline] = PerProcess(make)
+        self._here: PerProcess[ProcessDelivery] = PerProcess(make)
 
     @property
     def state(self) -> State:

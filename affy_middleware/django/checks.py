@@ -25,7 +25,7 @@ from django.utils.module_loading import import_string
 from .._errors import AffyConfigError
 from .._settings import Settings
 from ..delivery.outbox import OutboxError
-from ..delivery.outbox.pg_schema import SCHEMES, redact_url
+from ..delivery.outbox.postgres.schema import SCHEMES, redact_url
 from . import conf
 from .middleware import AffyMiddleware
 
@@ -98,7 +98,7 @@ def check_outbox(app_configs: Sequence[Any] | None = None, **_: Any) -> list[Che
     url = settings.outbox_url
     if url is None or not url.startswith(SCHEMES):
         return []
-    from ..delivery.outbox.postgres import PostgresOutbox
+    from ..delivery.outbox.postgres.store import PostgresOutbox
 
     try:
         PostgresOutbox(url).close()  # creates the tables when missing, as first use does

@@ -24,8 +24,8 @@ from typing import Any
 from .. import delivery
 from .._logging import log_fields
 from ..conversions.handover import Conversion
-from ..delivery.logs import logger
 from ..delivery.outbox import app_rows
+from ..delivery.support.logs import logger
 
 __all__ = ["write_in_transaction"]
 

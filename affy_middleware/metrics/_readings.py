@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import delivery
-from ..delivery.counters import KINDS, OUTCOMES, UNKNOWN_KIND, outcome_key
-from ..delivery.hook import REASONS
 from ..delivery.outbox import STATES, outbox_location
+from ..delivery.sending.hook import REASONS
+from ..delivery.support.counters import KINDS, OUTCOMES, UNKNOWN_KIND, outcome_key
 
 __all__ = ["Readings", "read", "DROP_REASONS", "EVENT_LABELS", "KINDS", "OUTCOMES", "STATES"]
 

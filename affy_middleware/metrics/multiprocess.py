@@ -24,7 +24,7 @@ import threading
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from ..delivery.timings import BUCKETS, TIMINGS
+from ..delivery.support.timings import BUCKETS, TIMINGS
 from ._readings import DROP_REASONS, STATES, read
 
 __all__ = ["Mirror", "start", "DEFAULT_INTERVAL"]

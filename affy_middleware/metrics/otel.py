@@ -15,7 +15,7 @@ from opentelemetry import metrics
 from opentelemetry.metrics import CallbackOptions, Meter, MeterProvider, Observation
 
 from .. import __version__
-from ..delivery.timings import TIMINGS
+from ..delivery.support.timings import TIMINGS
 from ._readings import DROP_REASONS, STATES, Readings, read
 
 __all__ = ["register"]

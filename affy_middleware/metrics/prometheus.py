@@ -19,7 +19,7 @@ from prometheus_client.core import (
 )
 from prometheus_client.registry import REGISTRY, Collector, CollectorRegistry
 
-from ..delivery.timings import BUCKETS, TIMINGS
+from ..delivery.support.timings import BUCKETS, TIMINGS
 from ._readings import DROP_REASONS, STATES, read
 
 __all__ = ["AffyCollector", "register"]

@@ -15,10 +15,10 @@ from affy_middleware._errors import AffyNotFoundError
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.client.bounded import MAX_ANSWER
-from affy_middleware.delivery.attempt import Attempt, Verdict, classify
-from affy_middleware.delivery.breaker import RetryPolicy
-from affy_middleware.delivery.counters import Counters
-from affy_middleware.delivery.logs import LogLimiter
+from affy_middleware.delivery.sending.attempt import Attempt, Verdict, classify
+from affy_middleware.delivery.sending.breaker import RetryPolicy
+from affy_middleware.delivery.support.counters import Counters
+from affy_middleware.delivery.support.logs import LogLimiter
 
 SETTINGS = Settings(client_id=1, api_url="http://127.0.0.1:9", retry_deadline=60.0)
 POLICY = RetryPolicy(base=0.5, cap=4.0, failure_threshold=3, min_pause=0.1, config_pause=0.3)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from affy_middleware.delivery.breaker import Breaker, RetryPolicy
+from affy_middleware.delivery.sending.breaker import Breaker, RetryPolicy
 
 
 def test_breaker_only_the_probe_lengthens_the_pause() -> None:

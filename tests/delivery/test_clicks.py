@@ -11,11 +11,11 @@ import pytest
 from affy_middleware._errors import AffyAuthError, AffyNetworkError
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body, registration_body
-from affy_middleware.delivery.attempt import Attempt, Verdict
-from affy_middleware.delivery.breaker import RetryPolicy
-from affy_middleware.delivery.clicks import ClickGate, click_session
-from affy_middleware.delivery.counters import Counters
-from affy_middleware.delivery.logs import LogLimiter
+from affy_middleware.delivery.sending.attempt import Attempt, Verdict
+from affy_middleware.delivery.sending.breaker import RetryPolicy
+from affy_middleware.delivery.sending.clicks import ClickGate, click_session
+from affy_middleware.delivery.support.counters import Counters
+from affy_middleware.delivery.support.logs import LogLimiter
 
 SETTINGS = Settings(client_id=1, api_url="http://127.0.0.1:9", click_wait=30.0)
 POLICY = RetryPolicy(base=0.5, cap=4.0, failure_threshold=3, min_pause=0.1)

@@ -20,7 +20,7 @@ from affy_middleware._errors import (
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, InlineBackend, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
 

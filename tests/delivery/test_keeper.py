@@ -8,7 +8,7 @@ from pathlib import Path
 
 from affy_middleware.delivery.outbox import Outbox, OutboxError
 from affy_middleware.delivery.outbox.keeper import LeaseKeeper, backoff
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
 
 
 def test_the_keeper_survives_errors_and_goes_on_refilling(tmp_path: Path) -> None:
@@ -56,7 +56,7 @@ def test_the_keeper_opens_the_outbox_when_it_can(tmp_path: Path) -> None:
     keeper.thread.start()
     try:
         for _ in range(5):
-            keeper.wake.set()  # a request asks for a try now (Durable.want_open)
+            keeper.wake.set()  # a request asks for a try now (GuardedOutbox.want_open)
             if refilled.wait(1):
                 break
         assert refilled.is_set() and len(tries) == 3

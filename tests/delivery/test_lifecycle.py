@@ -18,7 +18,7 @@ from affy_middleware._errors import AffyServerError
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, State, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.005, cap=0.02, failure_threshold=5, min_pause=0.005)
 #: How late a flush(timeout) may return, on a loaded 2-core machine.

@@ -16,10 +16,10 @@ from affy_middleware._errors import AffyNotFoundError, AffyServerError, AffyVali
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.attempt import Attempt, Verdict
-from affy_middleware.delivery.breaker import RetryPolicy
-from affy_middleware.delivery.counters import Counters
-from affy_middleware.delivery.logs import LogLimiter
+from affy_middleware.delivery.sending.attempt import Attempt, Verdict
+from affy_middleware.delivery.sending.breaker import RetryPolicy
+from affy_middleware.delivery.support.counters import Counters
+from affy_middleware.delivery.support.logs import LogLimiter
 
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=2, min_pause=0.05)
 EMAIL, KEY = "ann.secret@example.com", "sk_live_never_logged"

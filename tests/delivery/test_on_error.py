@@ -16,10 +16,10 @@ from affy_middleware._errors import AffyNotFoundError, AffyRateLimitError, AffyV
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.attempt import Attempt, Verdict
-from affy_middleware.delivery.breaker import RetryPolicy
-from affy_middleware.delivery.counters import Counters
-from affy_middleware.delivery.logs import LogLimiter
+from affy_middleware.delivery.sending.attempt import Attempt, Verdict
+from affy_middleware.delivery.sending.breaker import RetryPolicy
+from affy_middleware.delivery.support.counters import Counters
+from affy_middleware.delivery.support.logs import LogLimiter
 
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
 BASE = Settings(client_id=1, api_url="http://127.0.0.1:9", flush_timeout=2.0)

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from affy_middleware.delivery.ordering import VisitOrder
+from affy_middleware.delivery.threaded.ordering import VisitOrder
 
 
 @dataclass(eq=False)

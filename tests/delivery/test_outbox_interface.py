@@ -11,9 +11,10 @@ import pytest
 
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event
-from affy_middleware.delivery import Backend, durable, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery import Backend, make_backend
 from affy_middleware.delivery.outbox import Outbox
+from affy_middleware.delivery.outbox import guarded as durable
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
 

@@ -16,7 +16,7 @@ import pytest
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery.outbox import MALFORMED, OutboxBusy
 from affy_middleware.delivery.outbox.owners import host_identity
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
 
 
 def payment(visit: str | None) -> Event:

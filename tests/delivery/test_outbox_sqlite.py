@@ -17,9 +17,9 @@ from affy_middleware._errors import AffyServerError, AffyValidationError
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
-from affy_middleware.delivery.outbox.sqlite_claims import register_owner
+from affy_middleware.delivery.outbox.sqlite.claims import register_owner
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
 

@@ -17,7 +17,7 @@ from affy_middleware.delivery import (
     capture,
     make_backend,
 )
-from affy_middleware.delivery.counters import empty_stats
+from affy_middleware.delivery.support.counters import empty_stats
 
 
 def payment(session: str = "s1") -> Event:

@@ -15,9 +15,10 @@ import pytest
 from affy_middleware._errors import AffyValidationError
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body
-from affy_middleware.delivery import Backend, make_backend, relay
-from affy_middleware.delivery.breaker import RetryPolicy
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery import Backend, make_backend
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
+from affy_middleware.delivery.sending.breaker import RetryPolicy
+from affy_middleware.delivery.threaded import relay
 
 FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
 

@@ -10,7 +10,7 @@ import pytest
 
 from affy_middleware._wire import Event, click_body, lead_value, payment_body
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.sandbox import SandboxServer
 
 

@@ -26,7 +26,7 @@ from affy_middleware.delivery import (
     State,
     make_backend,
 )
-from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
 
@@ -480,8 +480,8 @@ def test_warns_once_when_the_sender_thread_never_runs(
 ) -> None:
     # A server that never lets Python threads run (uWSGI without threads, on some builds):
     # the sender is started but never looks for work. Said once, and only then.
-    from affy_middleware.delivery import pipeline
-    from affy_middleware.delivery.senders import SenderPool
+    from affy_middleware.delivery.threaded import process as pipeline
+    from affy_middleware.delivery.threaded.senders import SenderPool
 
     monkeypatch.setattr(SenderPool, "start", lambda self, gen: None)  # started, never runs
     monkeypatch.setattr(pipeline, "STARVED_AFTER", 0.05)
@@ -498,7 +498,7 @@ def test_no_thread_warning_when_the_sender_ran(
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from affy_middleware.delivery import pipeline
+    from affy_middleware.delivery.threaded import process as pipeline
 
     monkeypatch.setattr(pipeline, "STARVED_AFTER", 0.0)
     d = make(Recorder())

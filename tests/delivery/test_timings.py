@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-from affy_middleware.delivery.timings import BUCKETS, Timings, status_class
+from affy_middleware.delivery.support.timings import BUCKETS, Timings, status_class
 
 
 @pytest.mark.parametrize(

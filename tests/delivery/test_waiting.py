@@ -13,7 +13,7 @@ from affy_middleware._errors import AffyNotFoundError
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event, lead_value, payment_body, registration_body
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
+from affy_middleware.delivery.sending.breaker import RetryPolicy
 
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
 

@@ -111,8 +111,8 @@ def test_no_e004_once_the_owner_ran_init_or_when_tables_can_be_made(pg_server: A
     import psycopg
 
     from affy_middleware._wire import Event, click_body
-    from affy_middleware.delivery.outbox.pg_schema import PG_SCHEMA
-    from affy_middleware.delivery.outbox.postgres import PostgresOutbox
+    from affy_middleware.delivery.outbox.postgres.schema import PG_SCHEMA
+    from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
 
     url = limited_user(pg_server)
     role = url.split("//", 1)[1].split(":", 1)[0]

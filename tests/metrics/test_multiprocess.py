@@ -20,7 +20,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from affy_middleware._wire import Event
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
 from affy_middleware.sandbox import SandboxServer
 
 SHOP = textwrap.dedent(

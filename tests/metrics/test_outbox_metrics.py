@@ -16,7 +16,7 @@ from prometheus_client import CollectorRegistry
 from affy_middleware import Settings
 from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, backend_for
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
 from affy_middleware.metrics import read, register_opentelemetry, register_prometheus
 from affy_middleware.sandbox import SandboxServer
 

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 from affy_middleware import Settings, flush
 from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, backend_for
-from affy_middleware.delivery.timings import BUCKETS
+from affy_middleware.delivery.support.timings import BUCKETS
 from affy_middleware.metrics import register_prometheus
 from affy_middleware.sandbox import SandboxServer
 

@@ -18,12 +18,12 @@ import pytest
 from affy_middleware._settings import Settings
 from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.breaker import RetryPolicy
-from affy_middleware.delivery.counters import UNKNOWN_KIND
-from affy_middleware.delivery.hook import REASONS
 from affy_middleware.delivery.outbox import Outbox
-from affy_middleware.delivery.outbox.postgres import PostgresOutbox
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
+from affy_middleware.delivery.sending.breaker import RetryPolicy
+from affy_middleware.delivery.sending.hook import REASONS
+from affy_middleware.delivery.support.counters import UNKNOWN_KIND
 
 FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
 

@@ -12,8 +12,8 @@ from _cli import affy, env_without_affy
 from _postgres import PASSWORD
 
 from affy_middleware._wire import Event
-from affy_middleware.delivery.outbox.postgres import PostgresOutbox
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
 
 
 def events(n: int, kind: str = "click") -> list[Event]:

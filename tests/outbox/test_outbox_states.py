@@ -11,8 +11,8 @@ import pytest
 
 from affy_middleware._wire import Event
 from affy_middleware.delivery.outbox import Outbox
-from affy_middleware.delivery.outbox.postgres import PostgresOutbox
-from affy_middleware.delivery.outbox.sqlite import SqliteOutbox
+from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
+from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

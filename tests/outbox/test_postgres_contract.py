@@ -12,7 +12,7 @@ from _postgres import PASSWORD
 
 from affy_middleware._wire import Event
 from affy_middleware.delivery.outbox import OutboxError
-from affy_middleware.delivery.outbox.postgres import PostgresOutbox
+from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
 
 
 @pytest.fixture
@@ -205,7 +205,7 @@ def test_a_late_renewal_does_not_win_back_rows_taken_over(
 FORK = """
 import gc, os, sys
 from affy_middleware._wire import Event
-from affy_middleware.delivery.outbox.postgres import PostgresOutbox
+from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
 outbox = PostgresOutbox(sys.argv[1])
 outbox.put(Event(kind="click", body={}), claimed=False)
 session = lambda: outbox.run(lambda conn: conn.info.backend_pid)

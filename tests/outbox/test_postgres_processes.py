@@ -21,7 +21,7 @@ from _helpers import close_process, read_lines
 from _postgres import PASSWORD
 
 from affy_middleware._wire import Event, click_body, registration_body
-from affy_middleware.delivery.outbox.postgres import PostgresOutbox
+from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
 from affy_middleware.sandbox import SandboxServer
 
 pytestmark = pytest.mark.process

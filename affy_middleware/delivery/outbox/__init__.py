@@ -13,7 +13,7 @@ from collections.abc import Iterable
 
 from ..._settings import Settings
 from ..._wire import Event
-from .pg_schema import SCHEMES, redact_url
+from .postgres.schema import SCHEMES, redact_url
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -118,12 +118,12 @@ class Outbox(ABC):
 def open_outbox(settings: Settings, *, lease: float = DEFAULT_LEASE) -> Outbox | None:
     """The outbox the settings name, or None. Raises OutboxError when it cannot be opened."""
     if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
-        from .postgres import PostgresOutbox
+        from .postgres.store import PostgresOutbox
 
         return PostgresOutbox(settings.outbox_url, lease=lease)
     if settings.spool_path is None:
         return None
-    from .sqlite import SqliteOutbox
+    from .sqlite.store import SqliteOutbox
 
     return SqliteOutbox(settings.spool_path, lease=lease)
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ..._settings import Settings
 from ..._wire import decode_body
 from . import OutboxError
-from .pg_schema import SCHEMES
+from .postgres.schema import SCHEMES
 
 __all__ = ["DeadLetter", "OutboxAdmin", "OutboxStatus", "open_admin", "parse_age", "kind_of"]
 
@@ -102,11 +102,11 @@ def open_admin(settings: Settings) -> OutboxAdmin:
     """The admin handle on the settings' outbox. Raises OutboxError when they name none
     or it cannot be opened."""
     if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
-        from .admin_pg import PostgresAdmin
+        from .postgres.admin import PostgresAdmin
 
         return PostgresAdmin(settings.outbox_url)
     if settings.spool_path is not None:
-        from .admin_sqlite import SqliteAdmin
+        from .sqlite.admin import SqliteAdmin
 
         return SqliteAdmin(settings.spool_path)
     raise OutboxError("no outbox is configured: set AFFY_OUTBOX_URL (or AFFY_SPOOL_PATH)")

@@ -19,7 +19,7 @@ from typing import Literal, NamedTuple
 from ..._settings import Settings
 from ..._wire import Event
 from . import OutboxError
-from .pg_schema import SCHEMES
+from .postgres.schema import SCHEMES
 
 __all__ = ["IDENTITY_SQL", "Address", "address", "insert", "same_sqlite_file", "server_identity"]
 
@@ -41,7 +41,7 @@ class Address(NamedTuple):
     location: str
 
     def __repr__(self) -> str:  # never the URL's password
-        from .pg_schema import redact_url
+        from .postgres.schema import redact_url
 
         shown = redact_url(self.location) if self.dialect == "postgresql" else self.location
         return f"Address({self.dialect!r}, {shown!r})"
@@ -77,7 +77,7 @@ def insert(dialect: Dialect, event: Event) -> tuple[str, tuple[object, ...]]:
 def server_identity(url: str, *, wait: float = 2.0) -> tuple[object, ...]:
     """:data:`IDENTITY_SQL`'s answer through a short-lived connection to ``url``. Raises
     OutboxError (without the password) when it cannot be read."""
-    from .pg_connection import PgConnection
+    from .postgres.connection import PgConnection
 
     db = PgConnection(url, wait=wait)
     try:

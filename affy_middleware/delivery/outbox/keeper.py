@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from ..logs import LOG_INTERVAL, log_fields, logger
+from ..support.logs import LOG_INTERVAL, log_fields, logger
 from . import Outbox, OutboxError
 
 __all__ = ["CLAIM_INTERVAL", "MAX_BACKOFF", "LeaseKeeper"]

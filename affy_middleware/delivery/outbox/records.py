@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from ..._wire import API_PATHS, Event, decode_body
-from ..counters import UNKNOWN_KIND
+from ..support.counters import UNKNOWN_KIND
 
 __all__ = ["decode_record", "stand_in"]
 

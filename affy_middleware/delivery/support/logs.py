@@ -6,7 +6,7 @@ import logging
 import threading
 import time
 
-from .._logging import log_fields
+from ..._logging import log_fields
 
 __all__ = ["LogLimiter", "logger", "log_fields"]
 

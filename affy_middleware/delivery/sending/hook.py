@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from .._wire import Event
-from .logs import LogLimiter
+from ..._wire import Event
+from ..support.logs import LogLimiter
 
 __all__ = ["ErrorHook", "REASONS"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from .admin import DeadLetter, OutboxAdmin, OutboxStatus
-from .pg_connection import PgConnection
+from ..admin import DeadLetter, OutboxAdmin, OutboxStatus
+from .connection import PgConnection
 
 __all__ = ["PostgresAdmin"]
 

@@ -12,18 +12,18 @@ from __future__ import annotations
 
 import time
 
-from .._settings import Settings
-from .attempt import Attempt
-from .base import Sender, State
-from .breaker import RetryPolicy
-from .counters import Counters
-from .durable import Durable
-from .logs import LogLimiter, log_fields, logger
+from ..._settings import Settings
+from ..base import Sender, State
+from ..outbox.guarded import GuardedOutbox
+from ..sending.attempt import Attempt
+from ..sending.breaker import RetryPolicy
+from ..support.counters import Counters
+from ..support.logs import LogLimiter, log_fields, logger
 from .queue import MemoryQueue
 from .relay import Relay
 from .senders import SenderPool
 
-__all__ = ["Pipeline", "STARVED_AFTER"]
+__all__ = ["ProcessDelivery", "STARVED_AFTER"]
 
 #: Seconds a started sender thread may go without ever running before we say so.
 STARVED_AFTER = 5.0
@@ -31,7 +31,7 @@ STARVED_AFTER = 5.0
 _STARTABLE = (State.IDLE, State.STOPPED)
 
 
-class Pipeline:
+class ProcessDelivery:
     """One process's delivery machinery for one ``ThreadBackend``."""
 
     def __init__(
@@ -44,7 +44,7 @@ class Pipeline:
         self.counters = Counters()
         self.queue = MemoryQueue(settings, self.counters.lock)
         self.attempt = Attempt(settings, policy, self.counters, self.log, send)
-        self.durable = Durable(settings, self.counters, self.log, lease)
+        self.durable = GuardedOutbox(settings, self.counters, self.log, lease)
         self.stored = self.durable.location is not None
         self.relay = Relay(self.queue, self.durable, self.counters, self.start_sender)
         self.pool = SenderPool(

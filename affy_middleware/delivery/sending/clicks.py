@@ -18,10 +18,10 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from .._errors import AffyAPIError
-from .._wire import Event
-from .counters import Counters
-from .logs import LogLimiter
+from ..._errors import AffyAPIError
+from ..._wire import Event
+from ..support.counters import Counters
+from ..support.logs import LogLimiter
 
 __all__ = ["ClickGate", "KNOWN_CLICKS", "click_session"]
 

@@ -7,9 +7,9 @@ import threading
 import time
 import weakref
 
-from .._errors import AffyAPIError
-from .._wire import Event
-from .logs import LOG_INTERVAL, LogLimiter, log_fields, logger
+from ..._errors import AffyAPIError
+from ..._wire import Event
+from ..support.logs import LOG_INTERVAL, LogLimiter, log_fields, logger
 
 __all__ = ["say_misconfigured", "say_rejected"]
 

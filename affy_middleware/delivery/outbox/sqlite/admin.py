@@ -14,8 +14,8 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from . import OutboxError
-from .admin import DeadLetter, OutboxAdmin, OutboxStatus, kind_of
+from .. import OutboxError
+from ..admin import DeadLetter, OutboxAdmin, OutboxStatus, kind_of
 
 __all__ = ["SqliteAdmin"]
 

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from .._wire import Event
+from ..._wire import Event
 from .breaker import is_misconfigured, is_retryable, is_unknown_click
 
 __all__ = ["Outcome", "Rule", "Verdict", "classify", "RULES", "DELIVERED", "EXPIRED"]

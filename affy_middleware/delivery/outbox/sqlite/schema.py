@@ -15,7 +15,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
 
-from . import OutboxBusy, OutboxError
+from .. import OutboxBusy, OutboxError
 
 __all__ = ["connect", "create_tables", "wrapped"]
 

@@ -11,10 +11,10 @@ import os
 import sqlite3
 import time
 
-from ..._wire import Event
-from . import MALFORMED
-from .owners import pid_alive
-from .records import decode_record, stand_in
+from ...._wire import Event
+from .. import MALFORMED
+from ..owners import pid_alive
+from ..records import decode_record, stand_in
 
 __all__ = [
     "HEAD_OF_VISIT",

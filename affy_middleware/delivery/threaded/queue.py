@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import threading
 
-from .._settings import Settings
-from .._wire import Event
+from ..._settings import Settings
+from ..._wire import Event
+from ..outbox.keeper import LeaseKeeper
 from .ordering import VisitOrder
-from .outbox.keeper import LeaseKeeper
 
 __all__ = ["Generation", "Item", "MemoryQueue", "estimate_size"]
 

@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from . import OutboxError
-from .pg_schema import PG_SCHEMA, redact_url, scrub
+from .. import OutboxError
+from .schema import PG_SCHEMA, redact_url, scrub
 
 try:  # an optional extra: affy_middleware[postgres]
     import psycopg

@@ -20,13 +20,13 @@ import uuid
 from collections.abc import Iterable
 from typing import Any
 
-from ..._wire import Event
-from . import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
-from .batching import Batch
-from .owners import host_identity, pid_alive
-from .pg_connection import DEFAULT_WAIT, PgConnection
-from .pg_schema import BURY, CLAIM, PUT, STATES
-from .records import decode_record, stand_in
+from ...._wire import Event
+from .. import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
+from ..batching import Batch
+from ..owners import host_identity, pid_alive
+from ..records import decode_record, stand_in
+from .connection import DEFAULT_WAIT, PgConnection
+from .schema import BURY, CLAIM, PUT, STATES
 
 __all__ = ["PostgresOutbox"]
 

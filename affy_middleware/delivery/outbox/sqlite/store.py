@@ -21,11 +21,12 @@ import time
 import uuid
 from collections.abc import Iterable
 
-from ..._wire import Event
-from . import DEFAULT_LEASE, Outbox, OutboxBusy, OutboxError, sqlite_claims
-from .owners import host_identity
-from .sqlite_claims import bury_row, claimable, dead_owners, register_owner, take_rows
-from .sqlite_schema import connect, wrapped
+from ...._wire import Event
+from .. import DEFAULT_LEASE, Outbox, OutboxBusy, OutboxError
+from ..owners import host_identity
+from . import claims as sqlite_claims
+from .claims import bury_row, claimable, dead_owners, register_owner, take_rows
+from .schema import connect, wrapped
 
 __all__ = ["SqliteOutbox"]
 

@@ -13,17 +13,17 @@ from __future__ import annotations
 import threading
 import time
 
-from .._errors import AffyAPIError
-from .._settings import Settings
-from .._wire import Event
-from .base import Sender
+from ..._errors import AffyAPIError
+from ..._settings import Settings
+from ..._wire import Event
+from ..base import Sender
+from ..support.counters import Counters
+from ..support.logs import LogLimiter
+from ..support.timings import TIMINGS, status_class
 from .breaker import Breaker, RetryPolicy, retry_after_of
 from .clicks import ClickGate, StatusCheck
-from .counters import Counters
 from .hook import ErrorHook
-from .logs import LogLimiter
 from .refusals import say_misconfigured, say_rejected
-from .timings import TIMINGS, status_class
 from .transport import ClientTransport
 from .verdicts import DELIVERED, EXPIRED, Outcome, Rule, Verdict, classify
 

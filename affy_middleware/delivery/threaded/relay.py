@@ -3,7 +3,7 @@ keeper, and moving outbox rows into memory as it has room.
 
 Memory is a cache of the outbox: when memory is full an event waits in the outbox only
 (``overflow``), and the keeper brings it in later, oldest first, so a visit keeps its
-order. Talks to the outbox through ``Durable`` and the ``Outbox`` interface only.
+order. Talks to the outbox through ``GuardedOutbox`` and the ``Outbox`` interface only.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import functools
 import threading
 from collections.abc import Callable
 
-from .._wire import Event
-from .counters import Counters
-from .durable import OPEN_WAIT, Durable
-from .outbox import OutboxError
-from .outbox.keeper import LeaseKeeper
+from ..._wire import Event
+from ..outbox import OutboxError
+from ..outbox.guarded import OPEN_WAIT, GuardedOutbox
+from ..outbox.keeper import LeaseKeeper
+from ..support.counters import Counters
 from .queue import Generation, Item, MemoryQueue, estimate_size
 
 __all__ = ["Relay"]
@@ -29,7 +29,7 @@ class Relay:
     def __init__(
         self,
         queue: MemoryQueue,
-        durable: Durable,
+        durable: GuardedOutbox,
         counters: Counters,
         start_sender: Callable[[], None],
     ) -> None:

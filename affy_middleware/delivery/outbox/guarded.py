@@ -11,13 +11,13 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable
 
-from .._settings import Settings
-from .._wire import Event
-from .attempt import Outcome, Verdict
-from .counters import Counters
-from .hook import ErrorHook
-from .logs import LogLimiter, logger
-from .outbox import (
+from ..._settings import Settings
+from ..._wire import Event
+from ..sending.attempt import Outcome, Verdict
+from ..sending.hook import ErrorHook
+from ..support.counters import Counters
+from ..support.logs import LogLimiter, logger
+from . import (
     MALFORMED,
     Outbox,
     OutboxBusy,
@@ -26,14 +26,14 @@ from .outbox import (
     outbox_location,
 )
 
-__all__ = ["OPEN_WAIT", "Durable"]
+__all__ = ["OPEN_WAIT", "GuardedOutbox"]
 
 #: Seconds a request thread waits for the outbox to open (the SQLite busy timeout, the
 #: same bound as a write's wait).
 OPEN_WAIT = 2.0
 
 
-class Durable:
+class GuardedOutbox:
     """The outbox a backend's settings name, if any. Thread-safe."""
 
     def __init__(self, settings: Settings, counters: Counters, log: LogLimiter, lease: float):

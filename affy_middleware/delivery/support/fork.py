@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .base import Backend
+    from ..base import Backend
 
 __all__ = [
     "FORK_WAIT",

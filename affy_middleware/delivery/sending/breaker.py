@@ -15,8 +15,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .._errors import AffyAPIError, AffyNotFoundError
-from ..client.bounded import AnswerTooLarge
+from ..._errors import AffyAPIError, AffyNotFoundError
+from ...client.bounded import AnswerTooLarge
 
 __all__ = [
     "RetryPolicy",

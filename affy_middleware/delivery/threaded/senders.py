@@ -13,10 +13,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-from .attempt import Attempt, Verdict
-from .counters import Counters
-from .durable import Durable
-from .logs import log_fields, logger
+from ..outbox.guarded import GuardedOutbox
+from ..sending.attempt import Attempt, Verdict
+from ..support.counters import Counters
+from ..support.logs import log_fields, logger
 from .queue import Generation, Item, MemoryQueue
 
 __all__ = ["SenderPool"]
@@ -30,7 +30,7 @@ class SenderPool:
         self,
         queue: MemoryQueue,
         attempt: Attempt,
-        durable: Durable,
+        durable: GuardedOutbox,
         counters: Counters,
         on_room: Callable[[Generation], None],
     ) -> None:

@@ -12,14 +12,14 @@ import threading
 # while a thread is half-way through an import leaves the child a half-initialised module.
 import httpcore  # noqa: F401  (httpx imports it lazily, on the first client)
 
-from .._errors import AffyNetworkError
-from .._settings import Settings
-from .._wire import Event
-from ..client import AffyClient
-from .base import Sender
+from ..._errors import AffyNetworkError
+from ..._settings import Settings
+from ..._wire import Event
+from ...client import AffyClient
+from ..base import Sender
+from ..support.fork import HttpFence
+from ..support.logs import LogLimiter, logger
 from .clicks import StatusCheck
-from .fork import HttpFence
-from .logs import LogLimiter, logger
 
 __all__ = ["ClientTransport"]
 

@@ -1,0 +1,1 @@
+"""What every backend shares: counters, rate-limited logs, call timings, fork safety."""
