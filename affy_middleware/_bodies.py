@@ -53,10 +53,6 @@ def _require(name: str, value: str | None) -> str:
     return value
 
 
-def _compact(body: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in body.items() if v is not None}
-
-
 def click_body(
     client_id: int,
     *,
