@@ -90,7 +90,7 @@ class InlineBackend(Backend):
             outcome = attempt.run(event, attempts=tries, probe=probe, hold=stored or not last)
             if outcome.final:
                 if stored:
-                    durable.finish(event.event_id, outcome)
+                    durable.finish(event, outcome)
                 return outcome.verdict is Verdict.DELIVERED
             if outcome.at >= budget_end:
                 break
@@ -106,10 +106,12 @@ class InlineBackend(Backend):
         return False
 
     def close(self, timeout: float | None = None, *, final: bool = False) -> None:
-        attempt = self._here.get().attempt
+        here = self._here.get()
+        attempt = here.attempt
         if final:
             self.state = State.CLOSED
             self._stop.set()
+            here.durable.close()
             attempt.transport.close()
         attempt.reset()
 

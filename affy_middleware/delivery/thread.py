@@ -194,6 +194,8 @@ class ThreadBackend(Backend):
         # Keep a little of the budget for the threads to stop and hand back their events.
         self.flush(limit - min(0.2, limit / 5))
         _, alive = p.stop(limit, end, final=final)
+        if final:  # what this process did not finish, another sends at once
+            p.durable.close()
         if final and not alive:
             p.attempt.transport.close()
 

@@ -73,6 +73,11 @@ class MemoryOutbox(Outbox):
                 if row is not None and row[1] == self.owner:
                     row[1] = None
 
+    def release_all(self) -> None:
+        with self.lock:
+            mine = [i for i, row in self.rows.items() if row[1] == self.owner]
+        self.release(mine)
+
     def count(self) -> int:
         with self.lock:
             return len(self.rows)

@@ -79,7 +79,10 @@ class Outbox(ABC):
 
     @abstractmethod
     def renew(self) -> int:
-        """Extend the lease of every row this process holds; how many."""
+        """Extend the lease of every row this handle holds (leased by ``put`` or
+        ``claim``, and not yet deleted, buried or released); how many. Only those: a row
+        whose state the process lost is not renewed, so its lease runs out and another
+        process takes it."""
 
     @abstractmethod
     def holds(self, event_id: str) -> bool:
@@ -93,6 +96,10 @@ class Outbox(ABC):
     @abstractmethod
     def release(self, event_ids: Iterable[str]) -> None:
         """Give rows back (at shutdown) so that another process may claim them at once."""
+
+    @abstractmethod
+    def release_all(self) -> None:
+        """Give back every row this handle holds (a clean exit)."""
 
     @abstractmethod
     def count(self) -> int:

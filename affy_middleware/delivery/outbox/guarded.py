@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
+from typing import TypeAlias
 
 from ..._settings import Settings
 from ..._wire import Event
 from ..sending.attempt import Outcome, Verdict
 from ..sending.hook import ErrorHook
+from ..sending.refusals import redacted
 from ..support.counters import Counters
 from ..support.logs import LogLimiter, logger
 from . import (
@@ -26,11 +28,18 @@ from . import (
     outbox_location,
 )
 
-__all__ = ["OPEN_WAIT", "GuardedOutbox"]
+__all__ = ["MAX_OWED", "OPEN_WAIT", "GuardedOutbox"]
 
 #: Seconds a request thread waits for the outbox to open (the SQLite busy timeout, the
 #: same bound as a write's wait).
 OPEN_WAIT = 2.0
+#: Outbox writes owed at most (a delete or a dead letter the store refused, retried at
+#: each look at the outbox). Past it the oldest is given up: its row's lease runs out and
+#: another process sends it again, with the same Idempotency-Key.
+MAX_OWED = 10_000
+#: What is owed for one row: ``None`` for its delete (AFFY accepted it), else the dead
+#: letter's (reason, answer).
+Owed: TypeAlias = "tuple[str, str | None] | None"
 
 
 class GuardedOutbox:
@@ -49,6 +58,10 @@ class GuardedOutbox:
         self._dead_seen = 0  # the outbox handle's dead_letters already counted
         self._untold: list[Event] = []  # malformed rows counted, not yet told to on_error
         self._gave_up = ErrorHook(settings.on_error, log)
+        # Rows whose fate is decided but not yet written: AFFY accepted (or refused) the
+        # event and the store failed to delete (or bury) its row. Never sent again by this
+        # process; written by ``settle`` once the store answers. Oldest first.
+        self._owed: dict[str, Owed] = {}
         self.outbox: Outbox | None = None
         #: Asks whoever opens the outbox in the background (the keeper) to try now.
         self.want_open: Callable[[], None] = lambda: None
@@ -110,6 +123,7 @@ class GuardedOutbox:
         outbox = self.outbox
         if outbox is None:
             return []
+        self.settle()  # what is owed first: a visit's next row waits behind its delete
         try:
             return outbox.claim(limit)
         finally:
@@ -148,47 +162,91 @@ class GuardedOutbox:
             self._counters.add("dead_letters", new)
 
     def holds(self, event_id: str) -> bool:
+        """Whether this process may send the row's event: not if its fate is decided
+        already (an owed delete or dead letter), nor if another process took it over."""
+        with self._tried:
+            if event_id in self._owed:
+                return False
         outbox = self.outbox
         return outbox is None or outbox.holds(event_id)
 
     def delete(self, event_id: str) -> None:
+        """AFFY accepted the event: delete its row, now or (if the store fails) later."""
         if self.outbox is not None:
-            try:
-                self.outbox.delete(event_id)
-            except OutboxError as exc:  # it may be sent again later: AFFY dedupes by key
-                self.failed("cannot update the spool: %s", exc)
+            self._write(event_id, None)
 
-    def finish(self, event_id: str, outcome: Outcome) -> None:
+    def finish(self, event: Event, outcome: Outcome) -> None:
         """The event is done with: delivered rows go, refused or expired ones become dead
-        letters (with AFFY's answer)."""
-        outbox = self.outbox
-        if outbox is None:
+        letters with AFFY's answer, minus what it quoted of the visitor (email, name)."""
+        if self.outbox is None:
             return
         if outcome.verdict is Verdict.DELIVERED:
-            self.delete(event_id)
+            self._write(event.event_id, None)
             return
         reason = "expired" if outcome.verdict is Verdict.EXPIRED else "rejected"
-        answer = None if outcome.error is None else str(outcome.error)[:2000]
+        answer = None if outcome.error is None else redacted(str(outcome.error), event)[:2000]
+        self._write(event.event_id, (reason, answer))
+
+    def _write(self, event_id: str, owed: Owed) -> None:
+        """Write a row's fate; if the store fails, owe it (``settle`` retries)."""
+        outbox = self.outbox
+        assert outbox is not None
         try:
-            outbox.bury(event_id, reason, answer)
+            self._apply(outbox, event_id, owed)
         except OutboxError as exc:
-            self.failed("cannot update the spool: %s", exc)
-        self._count_dead(outbox)
+            self._owe(event_id, owed)
+            self.failed("cannot update the outbox (retried later): %s", exc)
+
+    def _apply(self, outbox: Outbox, event_id: str, owed: Owed) -> None:
+        if owed is None:
+            outbox.delete(event_id)
+        else:
+            outbox.bury(event_id, *owed)
+            self._count_dead(outbox)
+
+    def _owe(self, event_id: str, owed: Owed) -> None:
+        with self._tried:
+            self._owed[event_id] = owed
+            while len(self._owed) > MAX_OWED:  # bounded: the oldest goes to its lease
+                self._owed.pop(next(iter(self._owed)))
+
+    def settle(self) -> int:
+        """Retry the writes owed (oldest first, stopping at the first failure: the store
+        is still down); how many are still owed. Raises nothing."""
+        outbox = self.outbox
+        if outbox is None:
+            return 0
+        with self._tried:
+            owed = list(self._owed.items())
+        for event_id, fate in owed:
+            try:
+                self._apply(outbox, event_id, fate)
+            except OutboxError as exc:
+                self.failed("cannot update the outbox (retried later): %s", exc)
+                break
+            with self._tried:
+                self._owed.pop(event_id, None)
+        with self._tried:
+            return len(self._owed)
 
     def release(self, event_ids: Iterable[str]) -> None:
         if self.outbox is not None:
             try:
                 self.outbox.release(event_ids)
-            except OutboxError:  # the lease expires anyway
-                logger.debug("affy_middleware: cannot release spool rows", exc_info=True)
+            except OutboxError:  # not renewed any more: the lease expires anyway
+                logger.debug("affy_middleware: cannot release outbox rows", exc_info=True)
 
-    def count(self) -> int:
-        if self.outbox is None:
-            return 0
+    def close(self) -> None:
+        """At a clean exit: write what is owed, give back every row this process still
+        holds (another process sends them at once), close the handle."""
+        outbox = self.outbox
+        if outbox is None:
+            return
+        self.settle()
         try:
-            return self.outbox.count()
-        except OutboxError:
-            return 0
+            outbox.release_all()
+        except OutboxError:  # not renewed any more: the lease expires anyway
+            logger.debug("affy_middleware: cannot release outbox rows", exc_info=True)
 
     def states(self) -> dict[str, int]:
         """The outbox's rows by state (``Outbox.states``; one read of the store, for

@@ -11,7 +11,7 @@ from ..._errors import AffyAPIError
 from ..._wire import Event
 from ..support.logs import LOG_INTERVAL, LogLimiter, log_fields, logger
 
-__all__ = ["say_misconfigured", "say_rejected"]
+__all__ = ["redacted", "say_misconfigured", "say_rejected"]
 
 _lock = threading.Lock()
 #: Per backend's log limiter: kind -> when it was said last (one ERROR per interval).
@@ -65,7 +65,9 @@ _PERSONAL = ("email", "customerEmail", "customerName")
 _EMAIL = re.compile(r"[^\s@\"']+@[^\s@\"']+")
 
 
-def _redacted(text: str, event: Event) -> str:
+def redacted(text: str, event: Event) -> str:
+    """``text`` (AFFY's answer) without the visitor's email or name: for logs above
+    DEBUG and dead letters."""
     for key in _PERSONAL:
         value = event.body.get(key)
         if isinstance(value, str) and value:
@@ -81,7 +83,7 @@ def say_rejected(log: LogLimiter, event: Event, exc: Exception) -> None:
             logger.warning(
                 "affy_middleware: AFFY refused a %s event, not retrying: %s",
                 event.kind,
-                _redacted(str(exc), event),  # AFFY's message may quote the email or name
+                redacted(str(exc), event),  # AFFY's message may quote the email or name
                 extra=extra,
             )
         else:

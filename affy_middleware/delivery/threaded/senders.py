@@ -106,7 +106,7 @@ class SenderPool:
             item.attempts += 1
             if outcome.final:
                 if item.stored:
-                    self._durable.finish(event.event_id, outcome)
+                    self._durable.finish(event, outcome)
                 return True, None
             if outcome.verdict is Verdict.RETRY:
                 return False, outcome.at

@@ -137,6 +137,11 @@ class PostgresOutbox(Outbox):
             )
             self._forget(ids)
 
+    def release_all(self) -> None:
+        with self._ids_lock:
+            held = list(self._held | self._lost)
+        self.release(held)
+
     def _hold(self, ids: Iterable[str]) -> None:
         with self._ids_lock:
             self._held.update(ids)
@@ -149,22 +154,30 @@ class PostgresOutbox(Outbox):
     # -- leases -------------------------------------------------------------------------
 
     def renew(self) -> int:
-        """Extend the lease of every row this process holds; how many. A row we held
+        """Extend the lease of every row this handle holds; how many. A row we held
         that is no longer ours was taken over while we were late: marked lost."""
         now = time.time()
+        with self._ids_lock:
+            held = list(self._held)
+        if not held:
+            with self._ids_lock:
+                self.renewed_at = now
+            return 0
         renewed = self.run(
             lambda conn: {
                 event_id
                 for (event_id,) in conn.execute(
                     "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
-                    " WHERE owner_token = %s RETURNING event_id",
-                    (self.lease, self.token),
+                    " WHERE owner_token = %s AND event_id = ANY(%s) RETURNING event_id",
+                    (self.lease, self.token, held),
                 )
             }
         )
         with self._ids_lock:
-            self._lost.update(self._held - renewed)
-            self._held &= renewed
+            # Only rows asked about: one held meanwhile (put, claim) is renewed next time.
+            lost = self._held.intersection(held) - renewed
+            self._lost |= lost
+            self._held -= lost
             self.renewed_at = now
         return len(renewed)
 

@@ -14,6 +14,7 @@ matters here), not necessarily a power cut of the machine.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import sqlite3
 import threading
@@ -59,6 +60,9 @@ class SqliteOutbox(Outbox):
         self._lock = threading.Lock()
         self._busy_ms = int(busy_timeout_ms)
         self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
+        #: The rows this handle leased (``put``, ``claim``) and has not let go of since:
+        #: the only ones ``renew`` extends. Changed under ``_lock``.
+        self._held: set[str] = set()
         self._read_lock = threading.Lock()
         self._reader: sqlite3.Connection | None = None  # for states(), opened at first use
         try:
@@ -91,7 +95,10 @@ class SqliteOutbox(Outbox):
             if short:
                 self._db.execute(f"PRAGMA busy_timeout={max(1, left_ms)}")
             try:
-                return self._insert(event, record, key, claimed)
+                mine = self._insert(event, record, key, claimed)
+                if mine:
+                    self._held.add(event.event_id)
+                return mine
             finally:
                 if short:
                     self._db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
@@ -138,6 +145,7 @@ class SqliteOutbox(Outbox):
             try:
                 moved = bury_row(self._db, event_id, reason, answer)
                 self._db.execute("COMMIT")
+                self._held.discard(event_id)
             except BaseException:
                 with contextlib.suppress(sqlite3.Error):
                     self._db.execute("ROLLBACK")
@@ -149,6 +157,7 @@ class SqliteOutbox(Outbox):
         """AFFY accepted (or finally refused) the event: forget it."""
         with self._lock:
             self._db.execute("DELETE FROM affy_outbox WHERE event_id = ?", (event_id,))
+            self._held.discard(event_id)
 
     @wrapped
     def release(self, event_ids: Iterable[str]) -> None:
@@ -162,15 +171,22 @@ class SqliteOutbox(Outbox):
                 " owner_token = NULL, lease_until = 0 WHERE event_id = ? AND owner_token = ?",
                 ids,
             )
+            self._held.difference_update(event_id for event_id, _ in ids)
+
+    def release_all(self) -> None:
+        with self._lock:
+            held = list(self._held)
+        self.release(held)
 
     @wrapped
     def renew(self) -> int:
-        """Extend the lease of every row this process holds; returns how many."""
+        """Extend the lease of every row this handle holds; returns how many."""
         now = time.time()
         with self._lock:
             cursor = self._db.execute(
-                "UPDATE affy_outbox SET lease_until = ? WHERE owner_token = ?",
-                (now + self.lease, self.token),
+                "UPDATE affy_outbox SET lease_until = ? WHERE owner_token = ?"
+                " AND event_id IN (SELECT value FROM json_each(?))",
+                (now + self.lease, self.token, json.dumps(sorted(self._held))),
             )
             self.renewed_at = now
             return cursor.rowcount
@@ -221,6 +237,7 @@ class SqliteOutbox(Outbox):
                 raise
             self.dead_letters += len(buried)
             self._malformed += buried  # told once the transaction is committed
+            self._held.update(event.event_id for event in events)
         return events
 
     def take_malformed(self) -> list[Event]:
