@@ -1,4 +1,5 @@
-"""Shared fixtures: a real sandbox AFFY on 127.0.0.1, fresh for every test."""
+"""Shared fixtures: a real sandbox AFFY on 127.0.0.1, fresh for every test; the backends a
+test makes, closed after it."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from affy_middleware.delivery import Backend
 from affy_middleware.sandbox import SandboxServer
 
 #: The API key every test sandbox requires on authenticated calls.
@@ -21,3 +23,13 @@ def sandbox() -> Iterator[SandboxServer]:
     """A local AFFY over real HTTP (port 0, in memory, api_key "test-key")."""
     with SandboxServer(port=0, api_key=TEST_API_KEY, db=None) as server:
         yield server
+
+
+@pytest.fixture
+def made() -> Iterator[list[Backend]]:
+    """The backends a test made (it appends them): closed for good after the test, each
+    given half a second to deliver what it still holds."""
+    backends: list[Backend] = []
+    yield backends
+    for backend in backends:
+        backend.close(0.5, final=True)

@@ -3,12 +3,14 @@ bounded tries through the same attempt step as the thread backend, never raises.
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from _delivery import Make, payment
 
 from affy_middleware._errors import (
     AffyAuthError,
@@ -17,17 +19,8 @@ from affy_middleware._errors import (
     AffyServerError,
     AffyValidationError,
 )
-from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
-from affy_middleware.delivery import Backend, InlineBackend, make_backend
-from affy_middleware.delivery.sending.breaker import RetryPolicy
-
-FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
-
-
-def payment(session: str = "s1") -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value("9.99"))
-    return Event(kind="payment", body=body, order_key=session)
+from affy_middleware._wire import Event
+from affy_middleware.delivery import Backend, InlineBackend
 
 
 class Recorder:
@@ -49,20 +42,9 @@ class Recorder:
 
 
 @pytest.fixture
-def make() -> Iterator[Callable[..., Backend]]:
-    made: list[Backend] = []
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", flush_timeout=2.0)
-
-    def factory(send: Recorder, **changes: object) -> Backend:
-        backend = make_backend(
-            settings.replace(delivery="sync", **changes), send=send, retry_policy=FAST
-        )
-        made.append(backend)
-        return backend
-
-    yield factory
-    for backend in made:
-        backend.close(0.5)
+def make(make: Make) -> Make:
+    """The delivery tests' factory (conftest.py), in sync mode."""
+    return functools.partial(make, delivery="sync")
 
 
 def test_sync_mode_sends_inline(make: Callable[..., Backend]) -> None:

@@ -9,18 +9,17 @@ from __future__ import annotations
 import random
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _delivery import OFFLINE, Make, fast_policy, payment
 
 from affy_middleware._errors import AffyServerError
-from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, State, make_backend
-from affy_middleware.delivery.sending.breaker import RetryPolicy
 
-FAST = RetryPolicy(base=0.005, cap=0.02, failure_threshold=5, min_pause=0.005)
+#: Faster still than the shared policy, with a higher threshold: thousands of events a test.
+POLICY = fast_policy(base=0.005, cap=0.02, failure_threshold=5, min_pause=0.005)
 #: How late a flush(timeout) may return, on a loaded 2-core machine.
 SLACK = 0.25
 
@@ -44,19 +43,6 @@ class FlakyTransport:
         with self.lock:
             self.sent.append(event.event_id)
         return {"success": True}
-
-
-def payment(session: str) -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value("1.00"))
-    return Event(kind="payment", body=body, order_key=session)
-
-
-@pytest.fixture
-def made() -> Iterator[list[Backend]]:
-    backends: list[Backend] = []
-    yield backends
-    for d in backends:
-        d.close(0.5, final=True)
 
 
 def interleave(d: Backend, *, submitters: int, per_thread: int, closers: int) -> dict[str, object]:
@@ -111,8 +97,7 @@ def interleave(d: Backend, *, submitters: int, per_thread: int, closers: int) ->
                 negative.append(dict(s))
 
     subs = [
-        threading.Thread(target=guard, args=(lambda n=n: submitter(n),))
-        for n in range(submitters)
+        threading.Thread(target=guard, args=(lambda n=n: submitter(n),)) for n in range(submitters)
     ]
     others = [threading.Thread(target=guard, args=(closer,)) for _ in range(closers)]
     others += [threading.Thread(target=guard, args=(f,)) for f in (flusher, flusher, watcher)]
@@ -124,18 +109,21 @@ def interleave(d: Backend, *, submitters: int, per_thread: int, closers: int) ->
     for t in others:
         t.join(30)
     blocked = sum(t.is_alive() for t in subs + others)
-    return {"late": late, "negative": negative, "accepted": accepted, "errors": errors,
-            "blocked": blocked}
+    return {
+        "late": late,
+        "negative": negative,
+        "accepted": accepted,
+        "errors": errors,
+        "blocked": blocked,
+    }
 
 
 @pytest.mark.parametrize("fail_one_in", [0, 5], ids=["healthy", "flaky"])
 def test_submit_close_flush_from_many_threads_keep_every_count(
-    made: list[Backend], fail_one_in: int
+    make: Make, fail_one_in: int
 ) -> None:
     send = FlakyTransport(fail_one_in)
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", max_in_flight=4)
-    d = make_backend(settings, send=send, retry_policy=FAST)
-    made.append(d)
+    d = make(send, POLICY, max_in_flight=4)
     result = interleave(d, submitters=12, per_thread=1000, closers=2)
     assert result["errors"] == [] and result["blocked"] == 0
     assert result["negative"] == [], result["negative"][:1]
@@ -149,13 +137,9 @@ def test_submit_close_flush_from_many_threads_keep_every_count(
     assert set(send.sent) <= set(result["accepted"])  # type: ignore[arg-type]
 
 
-def test_with_an_outbox_nothing_accepted_is_lost(made: list[Backend], tmp_path: Path) -> None:
+def test_with_an_outbox_nothing_accepted_is_lost(make: Make, tmp_path: Path) -> None:
     send = FlakyTransport(5)
-    settings = Settings(
-        client_id=1, api_url="http://127.0.0.1:9", spool_path=str(tmp_path / "o.sqlite")
-    )
-    d = make_backend(settings, send=send, retry_policy=FAST)
-    made.append(d)
+    d = make(send, POLICY, spool_path=str(tmp_path / "o.sqlite"))
     result = interleave(d, submitters=8, per_thread=150, closers=2)
     assert result["errors"] == [] and result["blocked"] == 0
     assert result["negative"] == [] and result["late"] == []
@@ -167,7 +151,7 @@ def test_with_an_outbox_nothing_accepted_is_lost(made: list[Backend], tmp_path: 
 
 def test_close_then_submit_from_another_thread_starts_again(made: list[Backend]) -> None:
     send = FlakyTransport()
-    d = make_backend(Settings(client_id=1, api_url="http://127.0.0.1:9"), send=send)
+    d = make_backend(OFFLINE, send=send)  # the default policy
     made.append(d)
     assert d.submit(payment("a")) and d.state is State.RUNNING
     d.close(1)

@@ -4,6 +4,7 @@ name or key above DEBUG. Checked with a capturing handler on the main records.""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import threading
@@ -11,25 +12,19 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from _delivery import OFFLINE, Make, fast_policy, payment
 
 from affy_middleware._errors import AffyNotFoundError, AffyServerError, AffyValidationError
-from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
-from affy_middleware.delivery import Backend, make_backend
+from affy_middleware._wire import Event
+from affy_middleware.delivery import Backend
 from affy_middleware.delivery.sending.attempt import Attempt, Verdict
-from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.delivery.support.counters import Counters
 from affy_middleware.delivery.support.logs import LogLimiter
 
-FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=2, min_pause=0.05)
+POLICY = fast_policy(failure_threshold=2, min_pause=0.05)
 EMAIL, KEY = "ann.secret@example.com", "sk_live_never_logged"
-SETTINGS = Settings(client_id=1, api_url="http://127.0.0.1:9", api_key=KEY, flush_timeout=2.0)
+SETTINGS = OFFLINE.replace(api_key=KEY)
 FIELDS = ("affy_event_id", "affy_kind", "affy_status", "affy_reason")
-
-
-def payment(session: str = "s1", **kw: object) -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value("9.99"), customer_email=EMAIL)
-    return Event(kind="payment", body=body, order_key=session, **kw)  # type: ignore[arg-type]
 
 
 class Capture(logging.Handler):
@@ -72,24 +67,16 @@ def capture() -> Iterator[Capture]:
 
 
 @pytest.fixture
-def make() -> Iterator[Callable[..., Backend]]:
-    made: list[Backend] = []
-
-    def factory(send: Callable[[Event], object], **changes: object) -> Backend:
-        backend = make_backend(SETTINGS.replace(**changes), send=send, retry_policy=FAST)
-        made.append(backend)
-        return backend
-
-    yield factory
-    for backend in made:
-        backend.close(0.5)
+def make(make: Make) -> Make:
+    """The delivery tests' factory (conftest.py), with a key and a low failure threshold."""
+    return functools.partial(make, policy=POLICY, api_key=KEY)
 
 
 def test_a_rejected_event(capture: Capture, make: Callable[..., Backend]) -> None:
     def refuse(event: Event) -> object:
         raise AffyValidationError(f"bad email {EMAIL}", status_code=422, error="Unprocessable")
 
-    event = payment()
+    event = payment(email=EMAIL)
     d = make(refuse)
     assert d.submit(event) and d.flush(5)
     record = capture.one("rejected")
@@ -110,7 +97,7 @@ def test_a_pause_and_a_full_queue(capture: Capture, make: Callable[..., Backend]
         raise AffyServerError("unavailable", status_code=503, error="Service Unavailable")
 
     d = make(down, queue_size=2, max_in_flight=1)
-    events = [payment(f"s{i}") for i in range(3)]
+    events = [payment(f"s{i}", email=EMAIL) for i in range(3)]
     assert [d.submit(e) for e in events] == [True, True, False]
     full = capture.one("queue_full")
     assert (full.affy_event_id, full.affy_kind, full.affy_status) == (  # type: ignore[attr-defined]
@@ -131,8 +118,8 @@ def test_a_lead_waiting_for_its_click(capture: Capture) -> None:
     def unknown_click(event: Event) -> object:
         raise AffyNotFoundError("unknown click", status_code=404)
 
-    attempt = Attempt(SETTINGS, FAST, Counters(), LogLimiter(), unknown_click)
-    event = payment(expects_click=True)
+    attempt = Attempt(SETTINGS, POLICY, Counters(), LogLimiter(), unknown_click)
+    event = payment(email=EMAIL, expects_click=True)
     assert attempt.run(event, attempts=0, probe=False).verdict is Verdict.RETRY
     record = capture.one("waiting_for_click")
     assert record.levelno == logging.INFO

@@ -7,27 +7,19 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
+from _delivery import FAST, OFFLINE, payment
 
 from affy_middleware import AffyConfigError
 from affy_middleware._errors import AffyNotFoundError, AffyRateLimitError, AffyValidationError
 from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
-from affy_middleware.delivery import Backend, make_backend
+from affy_middleware._wire import Event
+from affy_middleware.delivery import Backend
 from affy_middleware.delivery.sending.attempt import Attempt, Verdict
-from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.delivery.support.counters import Counters
 from affy_middleware.delivery.support.logs import LogLimiter
-
-FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
-BASE = Settings(client_id=1, api_url="http://127.0.0.1:9", flush_timeout=2.0)
-
-
-def payment(session: str = "s1", **kw: object) -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value("9.99"))
-    return Event(kind="payment", body=body, order_key=session, **kw)  # type: ignore[arg-type]
 
 
 class Hook:
@@ -63,20 +55,6 @@ class Sender:
         if error is not None:
             raise error
         return {"success": True}
-
-
-@pytest.fixture
-def make() -> Iterator[Callable[..., Backend]]:
-    made: list[Backend] = []
-
-    def factory(send: Sender, **changes: object) -> Backend:
-        backend = make_backend(BASE.replace(**changes), send=send, retry_policy=FAST)
-        made.append(backend)
-        return backend
-
-    yield factory
-    for backend in made:
-        backend.close(0.5)
 
 
 def test_queue_full_is_told_on_the_caller_s_thread(make: Callable[..., Backend]) -> None:
@@ -128,7 +106,7 @@ def test_an_unknown_click_past_the_wait_is_told(  # (the attempt step, as every 
     def unknown_click(event: Event) -> object:
         raise AffyNotFoundError("unknown click id", status_code=404)
 
-    settings = BASE.replace(click_wait=5.0, on_error=hook)
+    settings = OFFLINE.replace(click_wait=5.0, on_error=hook)
     attempt = Attempt(settings, FAST, Counters(), LogLimiter(), unknown_click)
     assert attempt.run(payment(), attempts=0, probe=False).verdict is Verdict.RETRY
     assert hook.calls == []  # waiting for its click is not giving up
@@ -181,10 +159,10 @@ def test_settings_compare_the_hook_by_identity() -> None:
             pass
 
     first, second = Loose(), Loose()
-    a, b = BASE.replace(on_error=first), BASE.replace(on_error=second)
-    assert a != b and a != BASE
-    assert a == BASE.replace(on_error=first) and hash(a) == hash(BASE.replace(on_error=first))
-    assert len({a, b, BASE, BASE.replace(on_error=first)}) == 3
+    a, b = OFFLINE.replace(on_error=first), OFFLINE.replace(on_error=second)
+    assert a != b and a != OFFLINE
+    assert a == OFFLINE.replace(on_error=first) and hash(a) == hash(OFFLINE.replace(on_error=first))
+    assert len({a, b, OFFLINE, OFFLINE.replace(on_error=first)}) == 3
     assert "on_error" in repr(a) and a.replace(timeout=1.0).on_error is first
 
 

@@ -8,25 +8,17 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _delivery import FAST, Make, payment
 
 from affy_middleware._errors import AffyServerError, AffyValidationError
 from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, make_backend
 from affy_middleware.delivery.outbox.sqlite.claims import register_owner
 from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
-from affy_middleware.delivery.sending.breaker import RetryPolicy
-
-FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
-
-
-def payment(session: str, amount: str = "5.00") -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value(amount))
-    return Event(kind="payment", body=body, order_key=session)
 
 
 def rows(path: Path) -> list[tuple[str, str | None]]:
@@ -57,21 +49,6 @@ class Gate:
 @pytest.fixture
 def path(tmp_path: Path) -> Path:
     return tmp_path / "spool" / "affy.sqlite"
-
-
-@pytest.fixture
-def made() -> Iterator[list[Backend]]:
-    backends: list[Backend] = []
-    yield backends
-    for d in backends:
-        d.close(0.5)
-
-
-def backend(made: list[Backend], path: Path, send: Gate, **changes: object) -> Backend:
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
-    d = make_backend(settings.replace(**changes), send=send, retry_policy=FAST)
-    made.append(d)
-    return d
 
 
 # -- the SQLite outbox itself --------------------------------------------------------------------
@@ -163,11 +140,9 @@ def test_renew_release_delete(path: Path) -> None:
 # -- the thread backend with an outbox -----------------------------------------------------------
 
 
-def test_written_before_enqueue_returns_and_deleted_when_accepted(
-    made: list[Backend], path: Path
-) -> None:
+def test_written_before_enqueue_returns_and_deleted_when_accepted(make: Make, path: Path) -> None:
     gate = Gate(is_open=False)
-    d = backend(made, path, gate)
+    d = make(gate, spool_path=str(path))
     events = [payment(f"s{i}") for i in range(5)]
     for e in events:
         assert d.submit(e)
@@ -179,10 +154,10 @@ def test_written_before_enqueue_returns_and_deleted_when_accepted(
     assert sorted(e.event_id for e in gate.sent) == sorted(e.event_id for e in events)
 
 
-def test_rejected_rows_are_deleted_failing_ones_kept(made: list[Backend], path: Path) -> None:
+def test_rejected_rows_are_deleted_failing_ones_kept(make: Make, path: Path) -> None:
     gate = Gate()
     gate.error = AffyValidationError("bad", status_code=400)
-    d = backend(made, path, gate)
+    d = make(gate, spool_path=str(path))
     d.submit(payment("s1"))
     assert d.flush(5)
     assert rows(path) == [] and d.stats()["dropped_rejected"] == 1
@@ -195,25 +170,25 @@ def test_rejected_rows_are_deleted_failing_ones_kept(made: list[Backend], path: 
     assert d.stats()["dropped_shutdown"] == 0
 
 
-def test_a_new_backend_replays_what_an_old_one_left(made: list[Backend], path: Path) -> None:
+def test_a_new_backend_replays_what_an_old_one_left(make: Make, path: Path) -> None:
     down = Gate()
     down.error = AffyServerError("down", status_code=503)
-    old = backend(made, path, down)
+    old = make(down, spool_path=str(path))
     events = [payment(f"s{i}") for i in range(8)]
     for e in events:
         old.submit(e)
     old.close(0.2, final=True)  # the old process exits: its rows are given back
     up = Gate()
-    new = backend(made, path, up)
+    new = make(up, spool_path=str(path))
     new.start()  # what backend_for does when a spool is configured
     assert new.flush(5)
     assert sorted(e.event_id for e in up.sent) == sorted(e.event_id for e in events)
     assert rows(path) == []
 
 
-def test_memory_is_a_cache_of_the_spool(made: list[Backend], path: Path) -> None:
+def test_memory_is_a_cache_of_the_spool(make: Make, path: Path) -> None:
     gate = Gate(is_open=False)
-    d = backend(made, path, gate, queue_size=3, max_in_flight=1)
+    d = make(gate, spool_path=str(path), queue_size=3, max_in_flight=1)
     events = [payment("one-visit") for _ in range(12)]
     assert all(d.submit(e) for e in events)  # none dropped: the spool holds the rest
     stats = d.stats()
@@ -226,23 +201,21 @@ def test_memory_is_a_cache_of_the_spool(made: list[Backend], path: Path) -> None
 
 
 def test_an_unusable_spool_falls_back_to_memory(
-    made: list[Backend], tmp_path: Path, caplog: pytest.LogCaptureFixture
+    make: Make, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     gate = Gate()
-    d = backend(made, blocker / "spool.sqlite", gate)
+    d = make(gate, spool_path=str(blocker / "spool.sqlite"))
     assert d.submit(payment("s1"))
     assert d.flush(5) and len(gate.sent) == 1
     assert any("cannot open the spool" in r.getMessage() for r in caplog.records)
 
 
-def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(
-    made: list[Backend], path: Path
-) -> None:
+def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(make: Make, path: Path) -> None:
     # Not a benchmark (see bench/bench_delivery.py): a guard against an fsync per event.
     gate = Gate(is_open=False)
-    d = backend(made, path, gate, queue_size=100_000)
+    d = make(gate, spool_path=str(path), queue_size=100_000)
     start = time.perf_counter()
     for i in range(200):
         d.submit(payment(f"s{i}"))
@@ -250,9 +223,9 @@ def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(
     gate.opened.set()
 
 
-def test_sync_mode_keeps_undelivered_events_in_the_spool(made: list[Backend], path: Path) -> None:
+def test_sync_mode_keeps_undelivered_events_in_the_spool(make: Make, path: Path) -> None:
     gate = Gate()
-    d = backend(made, path, gate, delivery="sync", timeout=0.2, flush_timeout=0.2)
+    d = make(gate, spool_path=str(path), delivery="sync", timeout=0.2, flush_timeout=0.2)
     assert d.submit(payment("s1")) is True
     assert rows(path) == [] and len(gate.sent) == 1
     gate.error = AffyServerError("down", status_code=503)

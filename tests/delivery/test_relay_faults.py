@@ -7,25 +7,15 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from _delivery import Make, payment
 
 from affy_middleware._errors import AffyValidationError
-from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
-from affy_middleware.delivery import Backend, make_backend
+from affy_middleware._wire import Event
 from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
-from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.delivery.threaded import relay
-
-FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
-
-
-def payment(visit: str) -> Event:
-    body = payment_body(1, session_id=visit, lead_value=lead_value("5.00"))
-    return Event(kind="payment", body=body, order_key=visit)
 
 
 def rows(path: Path) -> list[str]:
@@ -53,30 +43,15 @@ def path(tmp_path: Path) -> Path:
     return tmp_path / "affy.sqlite"
 
 
-@pytest.fixture
-def made() -> Iterator[list[Backend]]:
-    backends: list[Backend] = []
-    yield backends
-    for backend in backends:
-        backend.close(0.5)
-
-
-def backend(made: list[Backend], path: Path, send: Recorder) -> Backend:
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path=str(path))
-    b = make_backend(settings, send=send, retry_policy=FAST)
-    made.append(b)
-    return b
-
-
 def test_events_accepted_while_the_spool_was_locked_are_written_once_it_opens(
-    made: list[Backend], path: Path, monkeypatch: pytest.MonkeyPatch
+    make: Make, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(relay, "OPEN_WAIT", 0.2)
     holder = sqlite3.connect(path, isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")  # another process holds the file as we start
     send = Recorder()
     send.opened.clear()  # AFFY does not answer yet: the event stays in memory
-    b = backend(made, path, send)
+    b = make(send, spool_path=str(path))
     event = payment("v")
     start = time.monotonic()
     assert b.submit(event)  # accepted, in memory only
@@ -93,11 +68,9 @@ def test_events_accepted_while_the_spool_was_locked_are_written_once_it_opens(
     assert b.flush(5) and rows(path) == [] and [e.event_id for e in send.sent] == [event.event_id]
 
 
-def test_a_refused_event_becomes_a_dead_letter_with_affys_answer(
-    made: list[Backend], path: Path
-) -> None:
+def test_a_refused_event_becomes_a_dead_letter_with_affys_answer(make: Make, path: Path) -> None:
     send = Recorder(AffyValidationError("leadValue must be positive", status_code=422))
-    b = backend(made, path, send)
+    b = make(send, spool_path=str(path))
     assert b.submit(payment("v"))
     assert b.flush(5)
     with sqlite3.connect(path) as db:
@@ -106,12 +79,10 @@ def test_a_refused_event_becomes_a_dead_letter_with_affys_answer(
     assert b.stats()["dead_letters"] == 1 and rows(path) == []
 
 
-def test_a_lead_written_by_another_process_waits_for_its_click(
-    made: list[Backend], path: Path
-) -> None:
+def test_a_lead_written_by_another_process_waits_for_its_click(make: Make, path: Path) -> None:
     send = Recorder()
     send.opened.clear()  # AFFY holds the click
-    a = backend(made, path, send)
+    a = make(send, spool_path=str(path))
     click, lead = payment("v"), payment("v")
     assert a.submit(click)
     other = SqliteOutbox(str(path))  # a second worker handles the signup

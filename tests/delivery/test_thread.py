@@ -8,9 +8,10 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import pytest
+from _delivery import fast_policy, payment
 
 from affy_middleware._errors import (
     AffyNetworkError,
@@ -19,21 +20,9 @@ from affy_middleware._errors import (
     AffyValidationError,
 )
 from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
-from affy_middleware.delivery import (
-    Backend,
-    OffBackend,
-    State,
-    make_backend,
-)
+from affy_middleware._wire import Event
+from affy_middleware.delivery import Backend, OffBackend, State
 from affy_middleware.delivery.sending.breaker import RetryPolicy
-
-FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
-
-
-def payment(session: str = "s1", amount: str = "9.99", **kw: object) -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value(amount))
-    return Event(kind="payment", body=body, order_key=session, **kw)  # type: ignore[arg-type]
 
 
 class Recorder:
@@ -74,29 +63,6 @@ class Recorder:
     @property
     def events(self) -> list[Event]:
         return [event for _, event in self.calls]
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return Settings(client_id=1, api_url="http://127.0.0.1:9", flush_timeout=2.0)
-
-
-@pytest.fixture
-def made() -> Iterator[list[Backend]]:
-    backends: list[Backend] = []
-    yield backends
-    for d in backends:
-        d.close(0.5)
-
-
-@pytest.fixture
-def make(made: list[Backend], settings: Settings) -> Callable[..., Backend]:
-    def factory(send: Recorder, policy: RetryPolicy = FAST, **changes: object) -> Backend:
-        d = make_backend(settings.replace(**changes), send=send, retry_policy=policy)
-        made.append(d)
-        return d
-
-    return factory
 
 
 def test_delivers_each_event_once_and_counts(make: Callable[..., Backend]) -> None:
@@ -305,7 +271,7 @@ def test_outage_pauses_the_whole_pipeline(make: Callable[..., Backend]) -> None:
     rec = Recorder(
         fail=lambda e, n: AffyServerError("down", status_code=503) if down.is_set() else None
     )
-    policy = RetryPolicy(base=0.1, cap=0.4, failure_threshold=3, min_pause=0.05)
+    policy = fast_policy(base=0.1, cap=0.4, min_pause=0.05)
     d = make(rec, policy, max_in_flight=8)
     for i in range(40):
         d.submit(payment(f"s{i}"))

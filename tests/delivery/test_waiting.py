@@ -5,37 +5,18 @@ sender; and one call that hangs does not starve the other visits."""
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
 
-import pytest
+from _delivery import Make, payment
 
 from affy_middleware._errors import AffyNotFoundError
-from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body, registration_body
-from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.sending.breaker import RetryPolicy
-
-FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
-
-
-def payment(session: str) -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value("9.99"))
-    return Event(kind="payment", body=body, order_key=session)
+from affy_middleware._wire import Event, registration_body
 
 
 def registration(session: str) -> Event:
     return Event("registration", registration_body(click_id=f"c-{session}"), session)
 
 
-@pytest.fixture
-def made() -> Iterator[list[Backend]]:
-    backends: list[Backend] = []
-    yield backends
-    for backend in backends:
-        backend.close(0.5)
-
-
-def test_a_lead_waiting_for_its_click_holds_no_sender(made: list[Backend]) -> None:
+def test_a_lead_waiting_for_its_click_holds_no_sender(make: Make) -> None:
     known = threading.Event()  # AFFY has the click of visit "waiting"
     sent: list[str] = []
     lock = threading.Lock()
@@ -47,9 +28,7 @@ def test_a_lead_waiting_for_its_click_holds_no_sender(made: list[Backend]) -> No
             sent.append(str(event.order_key))
         return {}
 
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", max_in_flight=1)
-    backend = make_backend(settings, send=send, retry_policy=FAST)
-    made.append(backend)
+    backend = make(send, max_in_flight=1)
     backend.submit(registration("waiting"))
     backend.submit(payment("waiting"))  # behind its registration
     for i in range(10):
@@ -64,7 +43,7 @@ def test_a_lead_waiting_for_its_click_holds_no_sender(made: list[Backend]) -> No
     assert sent[-2:] == ["waiting", "waiting"]  # the registration, then its payment
 
 
-def test_one_hanging_call_does_not_starve_the_other_visits(made: list[Backend]) -> None:
+def test_one_hanging_call_does_not_starve_the_other_visits(make: Make) -> None:
     stuck = threading.Event()
     release = threading.Event()
     sent: list[str] = []
@@ -78,9 +57,7 @@ def test_one_hanging_call_does_not_starve_the_other_visits(made: list[Backend]) 
             sent.append(str(event.order_key))
         return {}
 
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", max_in_flight=4)
-    backend = make_backend(settings, send=send, retry_policy=FAST)
-    made.append(backend)
+    backend = make(send, max_in_flight=4)
     backend.submit(payment("slow"))
     assert stuck.wait(5)  # the only sender so far is now stuck in its call
     for i in range(19):
