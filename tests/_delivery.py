@@ -1,6 +1,6 @@
 """What the delivery and outbox tests share: a retry policy fast enough for a test and
 the payment event they deliver (``made`` and ``make``, the backends closed after each test,
-are fixtures: ``tests/conftest.py``, ``tests/delivery/conftest.py``)."""
+are fixtures in ``tests/conftest.py``)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,10 @@ from affy_middleware.delivery.sending.breaker import RetryPolicy
 #: Backoff and pauses of a few hundredths of a second (the defaults suit a remote API:
 #: 0.5 s windows, 30 s cap), so that retries and pauses happen within a test.
 FAST = RetryPolicy(base=0.02, cap=0.1, failure_threshold=3, min_pause=0.01)
+
+#: For a sandbox over real HTTP: short backoff, so that an outage's pauses end within the
+#: test (the default cap is 30 s), the default threshold and shortest pause.
+OVER_HTTP = RetryPolicy(base=0.05, cap=0.3)
 
 #: The ``make`` fixture: ``make(send, policy=FAST, **settings_changes)`` -> a Backend.
 Make = Callable[..., Backend]

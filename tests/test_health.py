@@ -9,16 +9,13 @@ from collections.abc import Iterator
 
 import pytest
 from _backends import only_these_backends
+from _delivery import OVER_HTTP, payment
 
 from affy_middleware import Health, Settings, health
 from affy_middleware import _health as health_module
-from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.sandbox import SandboxServer
-
-#: Short backoff, so an outage's pauses end within the test (the default cap is 30 s).
-FAST = RetryPolicy(base=0.05, cap=0.3)
 
 
 @pytest.fixture
@@ -30,13 +27,8 @@ def registry() -> Iterator[dict[Settings, Backend]]:
 
 
 def add(registry: dict[Settings, Backend], settings: Settings) -> Backend:
-    backend = registry[settings] = make_backend(settings, retry_policy=FAST)
+    backend = registry[settings] = make_backend(settings, retry_policy=OVER_HTTP)
     return backend
-
-
-def payment(i: int) -> Event:
-    body = payment_body(1, session_id=f"sess{i}", lead_value=lead_value("5"))
-    return Event(kind="payment", body=body, order_key=f"sess{i}")
 
 
 def test_through_an_outage_ok_then_failing_then_ok_again(
@@ -45,7 +37,7 @@ def test_through_an_outage_ok_then_failing_then_ok_again(
     assert health().status == "ok" and health().why == "no event reported yet in this process"
     backend = add(registry, sandbox.settings(queue_size=100))
     for i in range(3):
-        assert backend.submit(payment(i))
+        assert backend.submit(payment(f"sess{i}"))
     assert backend.flush(10)
     before = health()
     assert (before.status, before.why, before.queue_depth) == ("ok", "delivering", 0)
@@ -54,7 +46,7 @@ def test_through_an_outage_ok_then_failing_then_ok_again(
 
     sandbox.set_faults(outage_seconds=600)
     for i in range(3, 8):
-        assert backend.submit(payment(i))
+        assert backend.submit(payment(f"sess{i}"))
     assert backend.flush(1.5) is False  # five 503s in a row: the pipeline pauses
     during = health()
     assert during.status == "failing" and during.paused and not during.ok
@@ -79,7 +71,7 @@ def test_the_oldest_undelivered_event_s_age(
     sandbox.set_faults(outage_seconds=600)
     now = time.time()
     for i, age in enumerate([100, 500, 50]):  # one visit each: in flight, ready, ready
-        event = payment(i)
+        event = payment(f"sess{i}")
         assert backend.submit(dataclasses.replace(event, created_at=now - age))
     assert backend.flush(0.5) is False
     age = health().oldest_undelivered_age
@@ -94,7 +86,7 @@ def test_a_full_queue_fails_and_its_drops_degrade_for_the_window(
 ) -> None:
     backend = add(registry, sandbox.settings(queue_size=2, max_in_flight=1))
     sandbox.set_faults(outage_seconds=600)
-    accepted = [backend.submit(payment(i)) for i in range(5)]
+    accepted = [backend.submit(payment(f"sess{i}")) for i in range(5)]
     assert accepted.count(False) == 3
     full = health()
     assert full.status == "failing" and "the queue is full (2 events)" in full.why

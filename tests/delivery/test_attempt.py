@@ -9,11 +9,12 @@ from collections.abc import Callable, Iterator
 
 import httpx
 import pytest
+from _delivery import payment
 
 from affy_middleware import AffyClient
 from affy_middleware._errors import AffyNotFoundError
 from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware._wire import Event
 from affy_middleware.client.bounded import MAX_ANSWER
 from affy_middleware.delivery.sending.attempt import Attempt, Verdict, classify
 from affy_middleware.delivery.sending.breaker import RetryPolicy
@@ -24,13 +25,6 @@ SETTINGS = Settings(client_id=1, api_url="http://127.0.0.1:9", retry_deadline=60
 POLICY = RetryPolicy(base=0.5, cap=4.0, failure_threshold=3, min_pause=0.1, config_pause=0.3)
 
 Handler = Callable[[httpx.Request], httpx.Response]
-
-
-def payment(created_at: float | None = None) -> Event:
-    body = payment_body(1, session_id="s1", lead_value=lead_value("5.00"))
-    if created_at is None:
-        return Event(kind="payment", body=body, order_key="s1")
-    return Event(kind="payment", body=body, order_key="s1", created_at=created_at)
 
 
 def answer(status: int, **headers: str) -> Handler:

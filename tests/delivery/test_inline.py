@@ -43,7 +43,7 @@ class Recorder:
 
 @pytest.fixture
 def make(make: Make) -> Make:
-    """The delivery tests' factory (conftest.py), in sync mode."""
+    """The shared factory (tests/conftest.py), in sync mode."""
     return functools.partial(make, delivery="sync")
 
 

@@ -68,7 +68,7 @@ def capture() -> Iterator[Capture]:
 
 @pytest.fixture
 def make(make: Make) -> Make:
-    """The delivery tests' factory (conftest.py), with a key and a low failure threshold."""
+    """The shared factory (tests/conftest.py), with a key and a low failure threshold."""
     return functools.partial(make, policy=POLICY, api_key=KEY)
 
 

@@ -4,19 +4,15 @@
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 import pytest
+from _delivery import Make
 
-from affy_middleware._settings import Settings
 from affy_middleware._wire import Event
-from affy_middleware.delivery import Backend, make_backend
-from affy_middleware.delivery.outbox import Outbox
-from affy_middleware.delivery.outbox import guarded as durable
-from affy_middleware.delivery.sending.breaker import RetryPolicy
-
-FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
+from affy_middleware.delivery.outbox import Outbox, guarded
 
 
 class MemoryOutbox(Outbox):
@@ -100,32 +96,25 @@ def rows() -> dict[str, list[object]]:
 
 
 @pytest.fixture
-def made(monkeypatch: pytest.MonkeyPatch, rows: dict[str, list[object]]) -> Iterator[list[Backend]]:
+def make(monkeypatch: pytest.MonkeyPatch, rows: dict[str, list[object]], make: Make) -> Make:
+    """The shared factory (tests/conftest.py), its outbox opened as a MemoryOutbox on
+    ``rows``, a new handle (a "process") for each backend (patched first, so that it is
+    undone after the backends are closed)."""
     handles = iter(range(1000))
     monkeypatch.setattr(
-        durable, "open_outbox", lambda settings, lease: MemoryOutbox(rows, f"p{next(handles)}")
+        guarded, "open_outbox", lambda settings, lease: MemoryOutbox(rows, f"p{next(handles)}")
     )
-    backends: list[Backend] = []
-    yield backends
-    for backend in backends:
-        backend.close(0.5)
-
-
-def backend(made: list[Backend], gate: Gate, **changes: object) -> Backend:
     # The path only says "an outbox is configured"; the store is the in-memory one.
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", spool_path="/unused/x.db")
-    b = make_backend(settings.replace(**changes), send=gate, retry_policy=FAST)
-    made.append(b)
-    return b
+    return functools.partial(make, spool_path="/unused/x.db")
 
 
 def click(visit: str, i: int) -> Event:
     return Event(kind="click", body={"i": i}, order_key=visit)
 
 
-def test_memory_is_a_cache_of_any_outbox(made: list[Backend], rows: dict[str, object]) -> None:
+def test_memory_is_a_cache_of_any_outbox(make: Make, rows: dict[str, object]) -> None:
     gate = Gate()
-    b = backend(made, gate, queue_size=3, max_in_flight=1)
+    b = make(gate, queue_size=3, max_in_flight=1)
     events = [click("one-visit", i) for i in range(12)]
     assert all(b.submit(e) for e in events)  # memory holds 3; the outbox holds them all
     assert len(rows) == 12 and b.stats()["spooled"] == 12 and b.stats()["dropped"] == 0
@@ -136,7 +125,7 @@ def test_memory_is_a_cache_of_any_outbox(made: list[Backend], rows: dict[str, ob
 
 
 def test_rows_left_by_another_process_are_replayed(
-    made: list[Backend], rows: dict[str, list[object]]
+    make: Make, rows: dict[str, list[object]]
 ) -> None:
     earlier = MemoryOutbox(rows, "gone")
     left = [click(f"v{i}", i) for i in range(5)]
@@ -144,7 +133,7 @@ def test_rows_left_by_another_process_are_replayed(
         earlier.put(event, claimed=False)
     gate = Gate()
     gate.opened.set()
-    b = backend(made, gate)
+    b = make(gate)
     b.start()  # what backend_for does for settings with an outbox
     assert b.flush(5)
     assert sorted(e.event_id for e in gate.sent) == sorted(e.event_id for e in left)
@@ -152,10 +141,10 @@ def test_rows_left_by_another_process_are_replayed(
 
 
 def test_a_row_another_process_took_over_is_not_sent(
-    made: list[Backend], rows: dict[str, list[object]]
+    make: Make, rows: dict[str, list[object]]
 ) -> None:
     gate = Gate()
-    b = backend(made, gate)
+    b = make(gate)
     first, second = click("v", 1), click("v", 2)
     assert b.submit(first) and b.submit(second)  # second waits behind first
     rows[second.event_id][1] = "someone-else"  # its lease lapsed and another claimed it

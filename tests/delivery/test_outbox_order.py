@@ -12,16 +12,11 @@ import time
 from pathlib import Path
 
 import pytest
+from _delivery import payment
 
-from affy_middleware._wire import Event, lead_value, payment_body
 from affy_middleware.delivery.outbox import MALFORMED, OutboxBusy
 from affy_middleware.delivery.outbox.owners import host_identity
 from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
-
-
-def payment(visit: str | None) -> Event:
-    body = payment_body(1, session_id=visit or "organic", lead_value=lead_value("5.00"))
-    return Event(kind="payment", body=body, order_key=visit)
 
 
 def dead(path: Path) -> list[tuple[str, str, str | None]]:

@@ -4,10 +4,11 @@
 from __future__ import annotations
 
 import pytest
+from _delivery import payment
 
 from affy_middleware import delivery
 from affy_middleware._settings import Settings
-from affy_middleware._wire import Event, lead_value, payment_body
+from affy_middleware._wire import Event
 from affy_middleware.delivery import (
     Backend,
     CaptureBackend,
@@ -18,11 +19,6 @@ from affy_middleware.delivery import (
     make_backend,
 )
 from affy_middleware.delivery.support.counters import empty_stats
-
-
-def payment(session: str = "s1") -> Event:
-    body = payment_body(1, session_id=session, lead_value=lead_value("9.99"))
-    return Event(kind="payment", body=body, order_key=session)
 
 
 @pytest.fixture

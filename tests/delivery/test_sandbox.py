@@ -4,11 +4,11 @@ recovery, 429 + Retry-After, 4xx validation errors, order and the Idempotency-Ke
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 
 import pytest
+from _delivery import OVER_HTTP, payment
 
-from affy_middleware._wire import Event, click_body, lead_value, payment_body
+from affy_middleware._wire import Event, click_body
 from affy_middleware.delivery import Backend, make_backend
 from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.sandbox import SandboxServer
@@ -20,28 +20,14 @@ def click(i: int, session: str | None = None) -> Event:
     return Event(kind="click", body=body, order_key=session)
 
 
-def payment(i: int, session: str | None = None, amount: str = "19.99") -> Event:
-    session = session or f"sess{i}"
-    body = payment_body(1, session_id=session, lead_value=lead_value(amount))
-    return Event(kind="payment", body=body, order_key=session)
-
-
-@pytest.fixture
-def backends() -> Iterator[list[Backend]]:
-    made: list[Backend] = []
-    yield made
-    for d in made:
-        d.close(1.0)
-
-
 def test_events_arrive_in_order_with_a_stable_idempotency_key(
-    sandbox: SandboxServer, backends: list[Backend]
+    sandbox: SandboxServer, made: list[Backend]
 ) -> None:
     d = make_backend(sandbox.settings(max_in_flight=4))
-    backends.append(d)
+    made.append(d)
     sent: list[Event] = []
     for i in range(20):
-        sent += [click(i), payment(i)]
+        sent += [click(i), payment(f"sess{i}")]
     assert all(d.submit(e) for e in sent)
     assert d.flush(10)
     events = sandbox.events()
@@ -54,17 +40,17 @@ def test_events_arrive_in_order_with_a_stable_idempotency_key(
 
 
 def test_outage_then_recovery_delivers_everything_once_with_bounded_requests(
-    sandbox: SandboxServer, backends: list[Backend], capsys: pytest.CaptureFixture[str]
+    sandbox: SandboxServer, made: list[Backend], capsys: pytest.CaptureFixture[str]
 ) -> None:
     outage = 2.0
     policy = RetryPolicy(base=0.25, cap=1.0)  # default cap is 30 s; shorter keeps this fast
     d = make_backend(sandbox.settings(max_in_flight=8), retry_policy=policy)
-    backends.append(d)
+    made.append(d)
     sandbox.set_faults(outage_seconds=outage)
-    first = [payment(i) for i in range(30)]
+    first = [payment(f"sess{i}") for i in range(30)]
     assert all(d.submit(e) for e in first)
     assert d.flush(outage / 2) is False  # mid-outage: nothing can get through
-    second = [payment(i) for i in range(30, 60)]
+    second = [payment(f"sess{i}") for i in range(30, 60)]
     assert all(d.submit(e) for e in second)
     assert d.flush(15)
 
@@ -87,13 +73,13 @@ def test_outage_then_recovery_delivers_everything_once_with_bounded_requests(
 
 @pytest.mark.parametrize("in_flight", [1, 8])
 def test_429_with_retry_after_holds_every_request(
-    sandbox: SandboxServer, backends: list[Backend], in_flight: int
+    sandbox: SandboxServer, made: list[Backend], in_flight: int
 ) -> None:
     d = make_backend(sandbox.settings(max_in_flight=in_flight))
-    backends.append(d)
+    made.append(d)
     sandbox.set_faults(rate_limit=1, retry_after=2)
     for i in range(10):
-        d.submit(payment(i))
+        d.submit(payment(f"sess{i}"))
     assert d.flush(10)
     requests = sandbox.requests()
     limited = [r for r in requests if r["status"] == 429]
@@ -107,16 +93,16 @@ def test_429_with_retry_after_holds_every_request(
 
 
 def test_validation_errors_are_dropped_counted_logged_once(
-    sandbox: SandboxServer, backends: list[Backend], caplog: pytest.LogCaptureFixture
+    sandbox: SandboxServer, made: list[Backend], caplog: pytest.LogCaptureFixture
 ) -> None:
     d = make_backend(sandbox.settings(max_in_flight=2))
-    backends.append(d)
+    made.append(d)
     caplog.set_level(logging.WARNING, "affy_middleware")
     bad = [
         Event(kind="payment", body={"clientId": 1, "leadType": "PAYMENT"}, order_key=f"b{i}")
         for i in range(3)
     ]
-    good = [payment(i) for i in range(5)]
+    good = [payment(f"sess{i}") for i in range(5)]
     for e in [bad[0], good[0], bad[1], *good[1:], bad[2]]:
         assert d.submit(e)
     assert d.flush(10)
@@ -130,12 +116,12 @@ def test_validation_errors_are_dropped_counted_logged_once(
 
 
 def test_random_errors_are_retried_until_delivered(
-    sandbox: SandboxServer, backends: list[Backend]
+    sandbox: SandboxServer, made: list[Backend]
 ) -> None:
-    d = make_backend(sandbox.settings(), retry_policy=RetryPolicy(base=0.05, cap=0.3))
-    backends.append(d)
+    d = make_backend(sandbox.settings(), retry_policy=OVER_HTTP)
+    made.append(d)
     sandbox.set_faults(error_rate=0.3, error_status=502)
-    sent = [payment(i) for i in range(40)]
+    sent = [payment(f"sess{i}") for i in range(40)]
     for e in sent:
         d.submit(e)
     assert d.flush(20)

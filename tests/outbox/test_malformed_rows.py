@@ -8,24 +8,21 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
+from _delivery import Make
 
-from affy_middleware._settings import Settings
 from affy_middleware._wire import Event
-from affy_middleware.delivery import Backend, make_backend
+from affy_middleware.delivery import Backend
 from affy_middleware.delivery.outbox import Outbox
 from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
 from affy_middleware.delivery.outbox.sqlite.store import SqliteOutbox
-from affy_middleware.delivery.sending.breaker import RetryPolicy
 from affy_middleware.delivery.sending.hook import REASONS
 from affy_middleware.delivery.support.counters import UNKNOWN_KIND
-
-FAST = RetryPolicy(base=0.02, cap=0.1, min_pause=0.01)
 
 
 @dataclass
@@ -142,28 +139,11 @@ def sent_nothing_wrong(event: Event) -> dict[str, object]:
     return {"success": True}
 
 
-@pytest.fixture
-def backends() -> Iterator[list[Backend]]:
-    made: list[Backend] = []
-    yield made
-    for backend in made:
-        backend.close(0.5, final=True)
+def backend(make: Make, store: Store, hook: Hook) -> Backend:
+    return make(sent_nothing_wrong, **store.changes, on_error=hook)
 
 
-def backend(made: list[Backend], store: Store, hook: Hook) -> Backend:
-    settings = Settings(client_id=1, api_url="http://127.0.0.1:9", flush_timeout=2.0)
-    b = make_backend(
-        settings.replace(**store.changes, on_error=hook),
-        send=sent_nothing_wrong,
-        retry_policy=FAST,
-    )
-    made.append(b)
-    return b
-
-
-def test_a_malformed_row_is_counted_by_kind_and_told_to_on_error(
-    store: Store, backends: list[Backend]
-) -> None:
+def test_a_malformed_row_is_counted_by_kind_and_told_to_on_error(store: Store, make: Make) -> None:
     writer = store.open()
     good = [click(i) for i in range(3)]
     for event in good:
@@ -171,7 +151,7 @@ def test_a_malformed_row_is_counted_by_kind_and_told_to_on_error(
     writer.close()
     expected = bad_rows(store)
     hook = Hook()
-    b = backend(backends, store, hook)
+    b = backend(make, store, hook)
     # The hook calls back into the library (a flush takes the claim's lock): it runs
     # outside every lock, or this flush never returns.
     flushed: list[bool] = []
@@ -190,10 +170,10 @@ def test_a_malformed_row_is_counted_by_kind_and_told_to_on_error(
     assert s["events_click_delivered"] == 3
 
 
-def test_two_processes_count_each_malformed_row_once(store: Store, backends: list[Backend]) -> None:
+def test_two_processes_count_each_malformed_row_once(store: Store, make: Make) -> None:
     expected = bad_rows(store)
     hooks = [Hook(), Hook()]
-    pair = [backend(backends, store, hook) for hook in hooks]
+    pair = [backend(make, store, hook) for hook in hooks]
     for b in pair:
         assert b.flush(5)
     counted = [b.stats()["dropped_malformed"] for b in pair]
@@ -202,14 +182,14 @@ def test_two_processes_count_each_malformed_row_once(store: Store, backends: lis
     assert sorted(told) == sorted(expected)  # each by the process that counted it
 
 
-def test_a_hook_that_raises_changes_nothing(store: Store, backends: list[Backend]) -> None:
+def test_a_hook_that_raises_changes_nothing(store: Store, make: Make) -> None:
     expected = bad_rows(store)
 
     def broken() -> None:
         raise RuntimeError("the app's bug")
 
     hook = Hook(inside=broken)
-    b = backend(backends, store, hook)
+    b = backend(make, store, hook)
     assert b.flush(5)
     assert b.stats()["dropped_malformed"] == len(expected)
     good = click(0)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterator
 
 import psycopg
 import pytest
@@ -31,19 +30,11 @@ def rows(url: str) -> int:
         return int(conn.execute("SELECT count(*) FROM affy_outbox").fetchone()[0])  # type: ignore[index]
 
 
-@pytest.fixture
-def backends() -> Iterator[list[Backend]]:
-    made: list[Backend] = []
-    yield made
-    for backend in made:
-        backend.close(1.0)
-
-
 def test_events_go_through_postgres_to_affy_in_visit_order(
-    sandbox: SandboxServer, pg_url: str, backends: list[Backend]
+    sandbox: SandboxServer, pg_url: str, made: list[Backend]
 ) -> None:
     backend = make_backend(sandbox.settings(outbox_url=pg_url, max_in_flight=4))
-    backends.append(backend)
+    made.append(backend)
     sent = [e for i in range(15) for e in journey(i)]
     assert all(backend.submit(e) for e in sent)
     assert backend.flush(10)
@@ -59,12 +50,12 @@ def test_events_go_through_postgres_to_affy_in_visit_order(
 def test_postgres_going_away_falls_back_to_memory_without_the_password(
     sandbox: SandboxServer,
     pg_url: str,
-    backends: list[Backend],
+    made: list[Backend],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     caplog.set_level(logging.DEBUG, "affy_middleware")
     backend = make_backend(sandbox.settings(outbox_url=pg_url))
-    backends.append(backend)
+    made.append(backend)
     first = journey(0)
     assert all(backend.submit(e) for e in first) and backend.flush(10)
     name = pg_url.rsplit("/", 1)[1]
@@ -87,12 +78,12 @@ def test_postgres_going_away_falls_back_to_memory_without_the_password(
 
 
 def test_a_lead_waits_in_the_outbox_while_another_process_holds_its_click(
-    sandbox: SandboxServer, pg_url: str, backends: list[Backend]
+    sandbox: SandboxServer, pg_url: str, made: list[Backend]
 ) -> None:
     # Two backends on one outbox stand for two web processes; a cannot reach AFFY.
     a = make_backend(sandbox.settings(outbox_url=pg_url, api_url="http://127.0.0.1:9"))
     b = make_backend(sandbox.settings(outbox_url=pg_url))
-    backends += [a, b]
+    made += [a, b]
     click = journey(7)[0]
     signup = Event(
         kind="registration",
