@@ -13,12 +13,12 @@ from collections.abc import Awaitable, Callable
 from http.cookies import Morsel
 from typing import TYPE_CHECKING, Any
 
-from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 
 from .._logging import log_failure
-from ..attribution.context import _current
-from ..attribution.decide import REISSUE, ConsentHook, Decision
-from ..middleware.pipeline import VISIT_KEY, Pipeline
+from ..attribution.context import acall_with, call_with
+from ..attribution.decide import ConsentHook
+from ..middleware.pipeline import NOTHING, VISIT_KEY, Outcome, Pipeline, asgi_cookie
 from . import conf
 from .request import DjangoRequest
 
@@ -60,86 +60,39 @@ class AffyMiddleware:
     def __call__(self, request: HttpRequest) -> Any:
         if self.async_mode:
             return self.__acall__(request)
-        if self._pipeline is None or _outer(request):
+        pipeline = self._pipeline
+        if pipeline is None or _outer(request):
             request.affy_visit = _outer_visit(request)
             return self.get_response(request)
-        decision = self._decide(request)
-        if decision is None:
-            return self._untracked(request)
-        pipeline, (visit, cookies, event) = decision
-        token = pipeline.enter(request.META, visit, event)
-        request.affy_visit = visit
-        try:
-            response = self.get_response(request)
-        finally:
-            _current.reset(token)
-        return _with_cookies(response, cookies)
+        decision = self._decide(pipeline, request)
+        request.affy_visit = visit = pipeline.enter(request.META, decision)
+        response = call_with(visit, self.get_response, request)
+        return _with_cookies(response, decision[1])
 
     async def __acall__(self, request: HttpRequest) -> Any:
         get_response: Callable[[HttpRequest], Awaitable[Any]] = self.get_response
-        if self._pipeline is None or _outer(request):
+        pipeline = self._pipeline
+        if pipeline is None or _outer(request):
             request.affy_visit = _outer_visit(request)
             return await get_response(request)
-        decision = self._decide(request)
-        if decision is None:
-            request.affy_visit = None
-            if _current.get() is None:
-                return await get_response(request)
-            token = _current.set(None)
-            try:
-                return await get_response(request)
-            finally:
-                _current.reset(token)
-        pipeline, (visit, cookies, event) = decision
-        if event is not None and pipeline.blocks():
-            # Sync delivery sends the click inline: not on the event loop.
-            await sync_to_async(pipeline.submit, thread_sensitive=False)(event)
-            event = None
-        token = pipeline.enter(request.META, visit, event)
-        request.affy_visit = visit
-        try:
-            response = await get_response(request)
-        finally:
-            _current.reset(token)
-        return _with_cookies(response, cookies)
+        decision = self._decide(pipeline, request)
+        request.affy_visit = visit = await pipeline.aenter(request.META, decision)
+        response = await acall_with(visit, get_response, request)
+        return _with_cookies(response, decision[1])
 
-    def _decide(self, request: HttpRequest) -> tuple[Pipeline, Decision] | None:
-        pipeline = self._pipeline
-        assert pipeline is not None
+    @staticmethod
+    def _decide(pipeline: Pipeline, request: HttpRequest) -> Outcome:
         try:
             meta = request.META
-            query = meta.get("QUERY_STRING") or ""
-            cookie = meta.get("HTTP_COOKIE")
-            attribution = pipeline.attribution
-            click_needle, session_needle = pipeline.needles
-            # Most requests carry neither a query that may land nor a cookie of ours.
-            if query and attribution.writes and attribution.might_land(query):
-                request_view = DjangoRequest(request, query, cookie)
-                decision = attribution.decide(request_view, may_land=True)  # asked above
-            elif cookie and (click_needle in cookie or session_needle in cookie):
-                # No landing: the cookies decide, read without a request view, unless a
-                # click cookie may need re-issuing (then decide() looks at the headers).
-                found = attribution.returning(request.method or "GET", cookie, request)
-                if found is not REISSUE:
-                    return None if found is None else (pipeline, (found, (), None))
-                decision = attribution.decide(DjangoRequest(request, query, cookie))
-            else:
-                return None
-            return None if decision is None else (pipeline, decision)
-        except Exception:
+            method = request.method or "GET"
+            query, cookie = meta.get("QUERY_STRING") or "", meta.get("HTTP_COOKIE")
+            scope = getattr(request, "scope", None)
+            if cookie and scope is not None and "," in cookie:
+                cookie = asgi_cookie(scope)  # several headers: Django joined them with ","
+        except Exception:  # a request Django itself could not read: no visit
             log_failure("deciding the visit")
-        return None
-
-    def _untracked(self, request: HttpRequest) -> Any:
-        request.affy_visit = None
-        if _current.get() is None:
-            return self.get_response(request)
-        # A request made from inside a tracked one (the test client in a view): no visit.
-        token = _current.set(None)
-        try:
-            return self.get_response(request)
-        finally:
-            _current.reset(token)
+            return NOTHING
+        return pipeline.decide(request, method, query, cookie, DjangoRequest)
 
 
 def _outer(request: HttpRequest) -> bool:
@@ -158,6 +111,8 @@ def _outer_visit(request: HttpRequest) -> Any:
 def _with_cookies(response: HttpResponseBase, cookies: tuple[str, ...]) -> HttpResponseBase:
     """Our ``Set-Cookie`` values as morsels of ``response.cookies``, next to the app's own.
     A cookie of the same name the app set itself (say, cleared at logout) wins."""
+    if not cookies:
+        return response
     try:
         jar = response.cookies
         for header in cookies:

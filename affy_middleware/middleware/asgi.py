@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import time
 from collections.abc import Mapping, MutableMapping
 from typing import Any, Final
@@ -14,12 +13,12 @@ from .._errors import AffyConfigError
 from .._logging import log_failure
 from .._resolution import resolve
 from .._settings import Settings
-from ..attribution.context import _current
-from ..attribution.decide import REISSUE, ConsentHook
+from ..attribution.context import acall_with
+from ..attribution.decide import ConsentHook
 from ..attribution.request import ASGIRequest
 from ..attribution.visit import Visit
 from .lifespan import Refusal, run_lifespan
-from .pipeline import VISIT_KEY, Pipeline
+from .pipeline import VISIT_KEY, Pipeline, asgi_cookie
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of", "ASGIApp"]
@@ -86,13 +85,6 @@ class AffyASGIMiddleware:
         self.flush_on_shutdown = flush_on_shutdown
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
         self._pipeline = Pipeline(settings, consent) if settings.enabled else None
-        if self._pipeline is not None:
-            click, session = self._pipeline.needles
-            # One substring test tells "no cookie of ours" when both names share a prefix
-            # ("affy_"); a false alarm only costs a closer look at the cookie header.
-            shared = os.path.commonprefix([click, session])
-            self._needle = shared if len(shared) >= 4 else click
-            self._other_needle: str | None = None if len(shared) >= 4 else session
 
     def __repr__(self) -> str:
         return f"AffyASGIMiddleware({self.app!r}, settings={self.settings!r})"
@@ -106,61 +98,15 @@ class AffyASGIMiddleware:
         if pipeline is None or SCOPE_KEY in scope:
             # Wrapped twice: the outer middleware already tracked this request.
             return await self.app(scope, receive, send)
-        decision = None
-        try:  # free when nothing raises (3.11+); a server's odd scope must not hurt
-            attribution = pipeline.attribution
-            query = scope.get("query_string")
-            if (
-                query
-                and attribution.writes
-                and scope["method"] == "GET"
-                and attribution.might_land(query)
-            ):
-                # Maybe an affiliate landing: the request's headers are read in one pass.
-                decision = attribution.decide(ASGIRequest(scope, query), may_land=True)
-            else:
-                # No cookie of ours, no visit. Header names are lower-case in ASGI
-                # (Starlette's Headers relies on that too); HTTP/2 may split the cookies.
-                cookie = None
-                for name, value in scope["headers"]:
-                    if name == b"cookie":
-                        cookie = value if cookie is None else b"%s; %s" % (cookie, value)
-                if cookie is not None:
-                    # Searched as text: `bytes in bytes` first tries the needle as an int.
-                    text = cookie.decode("latin-1")
-                    other = self._other_needle
-                    if self._needle in text or (other and other in text):
-                        # No landing: the cookies decide, read without a request view,
-                        # unless a click cookie may need re-issuing (decide() reads the
-                        # other headers then).
-                        found = attribution.returning(scope["method"], text, scope)
-                        if found is REISSUE:
-                            request = ASGIRequest(scope, query or b"", text)
-                            decision = attribution.decide(request)
-                        elif found is not None:
-                            decision = found, (), None  # what decide() says
-        except Exception:
-            log_failure("deciding the visit")
-        if decision is None:
-            scope[SCOPE_KEY] = None
-            _set_state(scope, None)
-            # Each request runs in its own task, whose context holds no visit: unlike
-            # WSGI threads, nothing is left over from an earlier request to reset.
-            return await self.app(scope, receive, send)
-        visit, cookies, event = decision
-        if event is not None and not pipeline.offer(event):
-            # Sync delivery sends the click inline: not on the event loop.
-            from anyio import to_thread
-
-            await to_thread.run_sync(pipeline.submit, event)
+        method = scope.get("method") or "GET"
+        query = scope.get("query_string") or b""
+        decision = pipeline.decide(scope, method, query, asgi_cookie(scope), ASGIRequest)
+        visit = await pipeline.aenter(scope, decision)
+        _set_state(scope, visit)
+        cookies = decision[1]
         if cookies:
             send = _with_cookies(send, cookies)
-        token = pipeline.enter(scope, visit, None)
-        _set_state(scope, visit)
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            _current.reset(token)
+        await acall_with(visit, self.app, scope, receive, send)
 
     # -- lifespan -----------------------------------------------------------------------
     async def flush(self, timeout: float | None = None) -> bool:
@@ -169,9 +115,7 @@ class AffyASGIMiddleware:
         other settings in the process. True if everything was delivered. Never raises."""
         limit = self.settings.flush_timeout if timeout is None else timeout
         try:
-            from anyio import to_thread
-
-            return await to_thread.run_sync(self._flush_all, limit)
+            return await asyncio.to_thread(self._flush_all, limit)
         except Exception:
             log_failure("flushing the event queue")
             return False

@@ -1,37 +1,48 @@
-"""What the WSGI and the ASGI middleware share: the rules of one ``Settings`` and the one
-place a decision is applied (the visit exposed, the click submitted, failures logged).
+"""The one request fast path every adapter (WSGI, ASGI, Django) calls.
 
-The middlewares keep only protocol plumbing: read the environ or scope, call
-:meth:`Attribution.decide` on a request view, pass the decision to :meth:`Pipeline.enter`,
-append its cookies to the response, and reset the context after the app. A request that
-cannot land asks ``Attribution.returning`` first, with no view: its answer is a visit
-alone (no cookie, no click), which the WSGI middleware exposes as it exposes "no visit".
+An adapter reads four things of its native request (the method, the raw query, the
+``Cookie`` header, and how to make a request view), asks :meth:`Pipeline.decide`, hands the
+decision to :meth:`Pipeline.enter` (or :meth:`Pipeline.aenter` on an event loop: the click
+submitted, the visit stored under ``"affy.visit"``), appends the cookies to its response and
+runs the app through :func:`~..attribution.context.call_with` (``acall_with``), the one
+place ``current_visit()`` is set and reset. Most requests carry neither a query that may
+land nor a cookie of ours: they cost two substring tests and no request view.
 """
 
 from __future__ import annotations
 
-import contextvars
+import asyncio
+from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final
 
 from .. import delivery
 from .._logging import log_failure
 from .._settings import Settings
 from .._wire import Event
-from ..attribution.context import _current
-from ..attribution.decide import Attribution, ConsentHook
+from ..attribution.decide import REISSUE, Attribution, ConsentHook
+from ..attribution.request import RequestView
 from ..attribution.visit import Visit
 
-__all__ = ["Pipeline", "VISIT_KEY"]
+__all__ = ["Pipeline", "VISIT_KEY", "ViewFactory", "Outcome", "NOTHING", "asgi_cookie"]
 
 #: Where the request's ``Visit`` (or None) is put in the environ or the scope.
 VISIT_KEY: Final = "affy.visit"
+
+#: ``view(native, query, cookie)``: the adapter's request view, made only when needed.
+ViewFactory = Callable[[Any, Any, "str | None"], RequestView]
+
+#: A request's ``(visit or None, cookies, click)``: a ``Decision``, or :data:`NOTHING`.
+Outcome = tuple["Visit | None", tuple[str, ...], "Event | None"]
+
+#: The outcome of a request that carries nothing of ours.
+NOTHING: Final[Outcome] = (None, (), None)
 
 
 class Pipeline:
     """The attribution of one middleware: its rules, and the steps around the app call.
 
     ``needles`` are the cookie names with ``=``: a ``Cookie`` header holding none of them
-    carries no visit, and the middleware skips the decision.
+    carries no visit, and the decision is skipped.
     """
 
     __slots__ = ("settings", "attribution", "needles")
@@ -41,28 +52,54 @@ class Pipeline:
         self.attribution = Attribution(settings, consent)
         self.needles = (settings.click_cookie + "=", settings.session_cookie + "=")
 
-    def enter(
-        self, native: Any, visit: Visit | None, event: Event | None
-    ) -> contextvars.Token[Visit | None]:
-        """Before the app call: the click submitted (unless None), the visit in
-        ``native["affy.visit"]`` and ``current_visit()``. Reset the returned token after."""
+    def decide(
+        self, native: Any, method: str, query: Any, cookie: str | None, view: ViewFactory
+    ) -> Outcome:
+        """What :meth:`Attribution.decide` says of this request (:data:`NOTHING` for no
+        visit), making a request view only for a possible landing or a click cookie to
+        re-issue. ``query``: the raw query (str or bytes, empty when none). Never raises:
+        a failure is logged and the request carries no visit."""
+        try:
+            attribution = self.attribution
+            if query and attribution.writes and attribution.might_land(query):
+                decision = attribution.decide(view(native, query, cookie), may_land=True)
+                return NOTHING if decision is None else decision
+            click, session = self.needles
+            if cookie and (click in cookie or session in cookie):
+                # No landing: the cookies decide, read without a request view, unless a
+                # click cookie may need re-issuing (then decide() reads the headers).
+                found = attribution.returning(method, cookie, native)
+                if found is REISSUE:
+                    decision = attribution.decide(view(native, query, cookie))
+                    return NOTHING if decision is None else decision
+                if found is not None:
+                    return found, (), None
+        except Exception:
+            log_failure("deciding the visit")
+        return NOTHING
+
+    def enter(self, store: MutableMapping[str, Any], decision: Outcome) -> Visit | None:
+        """The click submitted (if any) and the visit in ``store["affy.visit"]``; returns
+        the visit for the app call. Never raises for the click (a failure is logged)."""
+        visit, _, event = decision
         if event is not None:
             self.submit(event)
-        native[VISIT_KEY] = visit
-        return _current.set(visit)
+        store[VISIT_KEY] = visit
+        return visit
 
-    def blocks(self) -> bool:
-        """Whether submitting sends inline (an HTTP call): async callers hop to a thread.
-        Asked per event, never cached: the capture backend may stand in for the test."""
-        try:
-            return delivery.backend_for(self.settings).blocks
-        except Exception:
-            return False  # submit() meets the same failure and logs it
+    async def aenter(self, store: MutableMapping[str, Any], decision: Outcome) -> Visit | None:
+        """:meth:`enter` on an event loop: a click that would be sent inline (sync
+        delivery) is submitted from a worker thread."""
+        visit, _, event = decision
+        if event is not None and not self.offer(event):
+            await asyncio.to_thread(self.submit, event)
+        store[VISIT_KEY] = visit
+        return visit
 
     def offer(self, event: Event) -> bool:
         """:meth:`submit`, unless submitting would send inline: then False, and an async
-        caller submits from a thread. ``blocks()`` and ``submit`` in one backend look-up,
-        for the ASGI landing. Never raises (a failure is logged, and counts as submitted)."""
+        caller submits from a thread. Never raises (a failure is logged, and counts as
+        submitted). Asked per event, never cached: a capture backend may stand in."""
         try:
             backend = delivery.backend_for(self.settings)
             if backend.blocks:
@@ -78,3 +115,19 @@ class Pipeline:
             delivery.backend_for(self.settings).submit(event)
         except Exception:
             log_failure("enqueueing the click")
+
+
+def asgi_cookie(scope: Mapping[str, Any]) -> str | None:
+    """An ASGI scope's ``Cookie`` header as text, several joined with ``"; "`` (HTTP/2 may
+    split it; Django's ASGI request joins them with ``","``, which no cookie parser splits).
+    Header names are lower-case in ASGI (Starlette's ``Headers`` relies on that too)."""
+    cookie = None
+    try:  # a server's odd header list must not hurt: no cookie read, no visit
+        for name, value in scope.get("headers") or ():
+            if name == b"cookie":
+                text = value.decode("latin-1")
+                cookie = text if cookie is None else f"{cookie}; {text}"
+    except Exception:
+        log_failure("reading the cookies")
+        return None
+    return cookie

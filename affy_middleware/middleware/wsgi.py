@@ -5,11 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .._logging import log_failure
 from .._resolution import resolve
 from .._settings import Settings
-from ..attribution.context import _current
-from ..attribution.decide import REISSUE, ConsentHook
+from ..attribution.context import call_with
+from ..attribution.decide import ConsentHook
 from ..attribution.request import WSGIRequest
 from .pipeline import VISIT_KEY, Pipeline
 
@@ -55,12 +54,6 @@ class AffyMiddleware:
         self.settings = settings
         # Disabled outright (AFFY_ENABLED=0): a pure pass-through, not even cookies are read.
         self._pipeline = Pipeline(settings, consent) if settings.enabled else None
-        if self._pipeline is not None:
-            attribution = self._pipeline.attribution
-            self._writes = attribution.writes
-            self._might_land = attribution.might_land
-            self._returning = attribution.returning
-            self._click_needle, self._session_needle = self._pipeline.needles
 
     def __repr__(self) -> str:
         return f"AffyMiddleware({self.app!r}, settings={self.settings!r})"
@@ -70,43 +63,19 @@ class AffyMiddleware:
         if pipeline is None or ENVIRON_KEY in environ:
             # Wrapped twice: the outer middleware already tracked this request.
             return self.app(environ, start_response)
-        visit = decision = None
-        try:  # free when nothing raises (3.11+); a server's odd environ must not hurt
-            query = environ.get("QUERY_STRING")
-            cookie = environ.get("HTTP_COOKIE")
-            # Most requests carry neither a query that may land nor a cookie of ours.
-            if query and self._writes and self._might_land(query):
-                request = WSGIRequest(environ, query, cookie)
-                decision = pipeline.attribution.decide(request, may_land=True)
-            elif cookie and (self._click_needle in cookie or self._session_needle in cookie):
-                # No landing: the cookies decide, read without a request view, unless a
-                # click cookie may need re-issuing (then decide() looks at the headers).
-                found = self._returning(environ.get("REQUEST_METHOD") or "GET", cookie, environ)
-                if found is REISSUE:
-                    request = WSGIRequest(environ, query or "", cookie)
-                    decision = pipeline.attribution.decide(request)
-                else:
-                    visit = found  # decide() would say (visit, (), None)
-        except Exception:
-            log_failure("deciding the visit")
-        if decision is not None:
-            visit, cookies, event = decision
-            if cookies:
-                start_response = _with_cookies(start_response, cookies)
-            token = pipeline.enter(environ, visit, event)
-        else:
-            # No cookie to set, no click: the visit (or None) is all there is to apply.
-            environ[ENVIRON_KEY] = visit
-            if visit is None and _current.get() is None:
-                # Every tracked request resets the contextvar when it ends, so there is no
-                # stale visit to hide here. A sub-request made from inside a tracked one
-                # gets None set below.
-                return self.app(environ, start_response)
-            token = _current.set(visit)
-        try:
-            return self.app(environ, start_response)
-        finally:
-            _current.reset(token)
+        get = environ.get
+        decision = pipeline.decide(
+            environ,
+            get("REQUEST_METHOD") or "GET",
+            get("QUERY_STRING") or "",
+            get("HTTP_COOKIE"),
+            WSGIRequest,
+        )
+        visit = pipeline.enter(environ, decision)
+        cookies = decision[1]
+        if cookies:
+            start_response = _with_cookies(start_response, cookies)
+        return call_with(visit, self.app, environ, start_response)
 
 
 def _with_cookies(start_response: StartResponse, cookies: tuple[str, ...]) -> StartResponse:
