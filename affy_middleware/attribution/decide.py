@@ -52,7 +52,6 @@ class Attribution(CookieRules):
     __slots__ = (
         "consent",
         "consent_cookie",
-        "cookie_names",
         "_params",
         "_text_params",
         "_consent_key",
@@ -67,10 +66,6 @@ class Attribution(CookieRules):
         super().__init__(settings)
         self.consent = consent
         self.consent_cookie = settings.consent_cookie
-        names = {self.click_cookie, self.session_cookie, self.companion_cookie}
-        if self.consent_cookie:
-            names.add(self.consent_cookie)
-        self.cookie_names = frozenset(names)
         self._params = _param_table(settings.ref_params)
         self._text_params = _text_table(self._params)
         self._consent_key = f"{self.consent_cookie}="

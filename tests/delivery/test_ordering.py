@@ -58,23 +58,6 @@ def test_an_event_pushed_while_its_visit_is_out_still_waits() -> None:
     assert o.done(first) is late
 
 
-def test_put_back_keeps_the_visit_head_for_the_sweep() -> None:
-    # Stopping: the next event handed out by done() is not sent; it must stay ahead of
-    # the rest of its visit, and count as waiting, not out.
-    o = order()
-    e1, e2, e3 = Ev("1", "v"), Ev("2", "v"), Ev("3", "v")
-    for e in (e1, e2, e3):
-        o.push(e)
-    assert o.take() is e1
-    assert o.take() is None  # parks e2, e3
-    nxt = o.done(e1)
-    assert nxt is e2
-    o.put_back(e2)
-    assert o.in_flight == 0
-    assert o.waiting() == [e2, e3]
-    assert o.out() == []
-
-
 @pytest.mark.parametrize(
     ("keys", "expected"),
     [

@@ -134,7 +134,7 @@ def test_renew_release_delete(path: Path) -> None:
     a.release([e1.event_id])
     assert [e.event_id for e in b.claim(5)] == [e1.event_id]
     a.delete(e2.event_id)
-    assert a.count() == 1 and a.has_rows()
+    assert a.count() == 1
 
 
 # -- the thread backend with an outbox -----------------------------------------------------------
@@ -209,7 +209,7 @@ def test_an_unusable_spool_falls_back_to_memory(
     d = make(gate, spool_path=str(blocker / "spool.sqlite"))
     assert d.submit(payment("s1"))
     assert d.flush(5) and len(gate.sent) == 1
-    assert any("cannot open the spool" in r.getMessage() for r in caplog.records)
+    assert any("cannot open the outbox" in r.getMessage() for r in caplog.records)
 
 
 def test_enqueue_with_a_spool_is_fast_enough_to_stay_in_the_request(make: Make, path: Path) -> None:

@@ -19,14 +19,13 @@ __all__ = ["BUCKETS", "Timings", "TIMINGS", "status_class"]
 #: Upper bounds in seconds (Prometheus' ``le``); a last implicit ``+Inf``. Around the
 #: default ``AFFY_TIMEOUT`` of 5 s, and below it where healthy calls fall.
 BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
-#: Status classes: what AFFY answered, or ``error`` when it did not (network, timeout).
-CLASSES = ("2xx", "3xx", "4xx", "5xx", "error")
 
 Listener = Callable[[str, str, float], None]
 
 
 def status_class(status: int | None) -> str:
-    """``"4xx"`` for 404; ``"error"`` without an answer."""
+    """What AFFY answered, ``"2xx"`` to ``"5xx"`` (``"4xx"`` for 404), or ``"error"``
+    when it did not answer (network, timeout)."""
     if status is None or not 200 <= status < 600:
         return "error"
     return f"{status // 100}xx"
@@ -42,6 +41,10 @@ class Timings:
         self._data: dict[tuple[str, str], tuple[list[int], list[float]]] = {}
         #: Called with (kind, status class, seconds) after each record, outside the lock.
         self.listeners: list[Listener] = []
+
+    def after_fork_in_child(self) -> None:
+        """A new lock: the parent's sender may have held this one at the fork."""
+        self._lock = threading.Lock()
 
     def record(self, kind: str, klass: str, seconds: float) -> None:
         slot = bisect_left(BUCKETS, seconds)
@@ -78,8 +81,3 @@ class Timings:
 TIMINGS = Timings()
 
 
-def _after_fork_in_child() -> None:
-    TIMINGS._lock = threading.Lock()  # the parent's sender may have held it at the fork
-
-
-os.register_at_fork(after_in_child=_after_fork_in_child)

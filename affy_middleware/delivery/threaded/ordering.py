@@ -97,13 +97,6 @@ class VisitOrder(Generic[T]):
         now = time.monotonic() if now is None else now
         return max(0.0, min(longest, self._parked[0][0] - now))
 
-    def put_back(self, item: T) -> None:
-        """An item handed out by ``done`` that will not be sent now (stopping): it goes
-        back to the head of its key's backlog, still ahead of the rest of its visit."""
-        self._out.pop(id(item), None)
-        key = self._key(item) or ""
-        self._busy.setdefault(key, deque()).appendleft(item)
-
     def waiting(self) -> list[T]:
         """Every item not out: ready ones and those behind an item of their visit."""
         items = [entry[2] for entry in sorted(self._parked)]

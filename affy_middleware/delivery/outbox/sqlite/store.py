@@ -88,7 +88,7 @@ class SqliteOutbox(Outbox):
         # A deadline for the whole call, not per step: threads queued on our lock would
         # otherwise each wait for SQLite in turn (the k-th for k busy timeouts).
         if not self._lock.acquire(timeout=bound):
-            raise OutboxBusy(f"other threads held the spool for {bound:.1f} s")
+            raise OutboxBusy(f"other threads held the outbox for {bound:.1f} s")
         try:
             left_ms = int((deadline - time.monotonic()) * 1000)
             short = left_ms < self._busy_ms - 5
@@ -260,11 +260,6 @@ class SqliteOutbox(Outbox):
             if self._reader is None:
                 self._reader = sqlite_claims.reader(self.path, self._busy_ms)
             return sqlite_claims.states(self._reader, time.time())
-
-    @wrapped
-    def has_rows(self) -> bool:
-        with self._lock:
-            return self._db.execute("SELECT 1 FROM affy_outbox LIMIT 1").fetchone() is not None
 
     def close(self) -> None:
         with self._lock, contextlib.suppress(sqlite3.Error):
