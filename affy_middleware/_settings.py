@@ -2,7 +2,8 @@
 
 The options and their defaults are here; reading them from the environment or a config
 mapping is ``_settings_sources``, the checks every ``Settings`` passes ``_settings_checks``,
-and which settings an entry point runs with ``_resolution``.
+and which settings an entry point runs with ``_resolution`` (``_defaults``: those of work
+outside a request).
 """
 
 from __future__ import annotations

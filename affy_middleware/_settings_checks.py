@@ -10,16 +10,18 @@ from __future__ import annotations
 import ipaddress
 import math
 import re
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlsplit
 
 from ._errors import AffyConfigError
 from ._settings_sources import env_var, parse_list
 
-if TYPE_CHECKING:
-    from ._settings import Settings
-
 __all__ = ["validate", "is_loopback"]
+
+#: The ``Settings`` being made. Its values are not trusted yet (each check tests their
+#: type), so it is not typed as ``Settings``: this module does not import the one that
+#: calls it.
+Options = Any
 
 _COOKIE_NAME = re.compile(r"^[A-Za-z0-9!#$%&'*+\-.^_`|~]{1,64}$")
 _PARAM_NAME = re.compile(r"^[A-Za-z0-9_.\-\[\]]{1,64}$")
@@ -41,11 +43,11 @@ def _fail(name: str, problem: str) -> NoReturn:
     raise AffyConfigError(f"{env_var(name)} ({name}) {problem}")
 
 
-def _set(settings: Settings, name: str, value: Any) -> None:
+def _set(settings: Options, name: str, value: Any) -> None:
     object.__setattr__(settings, name, value)  # normalising a frozen dataclass, once
 
 
-def validate(settings: Settings, *, example_url: str) -> None:
+def validate(settings: Options, *, example_url: str) -> None:
     """Check (and normalise) every option; ``example_url`` is shown for a bad API URL."""
     s = settings
     if s.client_id is not None and (
@@ -84,7 +86,7 @@ def validate(settings: Settings, *, example_url: str) -> None:
     _validate_outbox(s)
 
 
-def _validate_outbox(s: Settings) -> None:
+def _validate_outbox(s: Options) -> None:
     """``outbox_url``: sqlite:///path (then ``spool_path`` is that path) or postgresql://.
     The URL is never echoed: it may carry a password."""
     url = s.outbox_url
@@ -112,7 +114,7 @@ def _validate_outbox(s: Settings) -> None:
         _fail("outbox_url", f"must start with sqlite:/// or postgresql:// (got {scheme})")
 
 
-def _validate_names(s: Settings) -> None:
+def _validate_names(s: Options) -> None:
     """Query parameter names, cookie names and the cookie domain."""
     if isinstance(s.ref_params, str):
         _set(s, "ref_params", parse_list("", s.ref_params))
@@ -136,7 +138,7 @@ def _validate_names(s: Settings) -> None:
         _fail("cookie_domain", f"is not a domain name: {s.cookie_domain!r}")
 
 
-def _validate_url(s: Settings, example_url: str) -> None:
+def _validate_url(s: Options, example_url: str) -> None:
     url = s.api_url
     if not isinstance(url, str):
         _fail("api_url", f"must be a URL string, got {url!r}")
@@ -154,13 +156,13 @@ def _validate_url(s: Settings, example_url: str) -> None:
     _set(s, "api_url", url.rstrip("/"))
 
 
-def _check_int(s: Settings, name: str, low: int, high: int) -> None:
+def _check_int(s: Options, name: str, low: int, high: int) -> None:
     value = getattr(s, name)
     if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
         _fail(name, f"must be an integer from {low} to {high}, got {value!r}")
 
 
-def _check_seconds(s: Settings, name: str, low: float, high: float) -> None:
+def _check_seconds(s: Options, name: str, low: float, high: float) -> None:
     value = getattr(s, name)
     if (
         isinstance(value, bool)

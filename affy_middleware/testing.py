@@ -39,7 +39,7 @@ from typing import Any
 
 import pytest
 
-from . import _resolution
+from . import _defaults
 from ._errors import AffyConfigError
 from ._settings import Settings
 from ._wire import Event
@@ -102,7 +102,7 @@ def affy_events(
     with installed(CaptureBackend(events)):
         # Settings read before the test are read again (with the id), inside the capture:
         # reading them may open the backend of an outbox, which must be ours.
-        monkeypatch.setattr(_resolution, "_default", None)
+        monkeypatch.setattr(_defaults, "_default", None)
         django_conf = _django_conf()
         if django_conf is not None:
             _read_django_settings(django_conf)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Final
 from urllib.parse import quote
 
 from .._wire import Event, checked_click_body
+from .request import wsgi_bytes
 
 if TYPE_CHECKING:
     from .referral import HeaderLookup
@@ -32,14 +33,6 @@ def _wsgi_text(value: str) -> str:
         return value.encode("latin-1").decode("utf-8", "replace")
     except UnicodeEncodeError:
         return value
-
-
-def wsgi_bytes(value: str) -> bytes:
-    """A WSGI (latin-1) string back to the bytes the client sent."""
-    try:
-        return value.encode("latin-1")
-    except UnicodeEncodeError:  # a server that decoded UTF-8 itself
-        return value.encode("utf-8", "surrogateescape")
 
 
 def _printable(value: str | None, limit: int) -> str | None:

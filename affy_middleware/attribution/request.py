@@ -12,10 +12,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Final, Protocol
 
-from .click import wsgi_bytes
 from .referral import HeaderLookup
 
-__all__ = ["RequestView", "WSGIRequest", "ASGIRequest"]
+__all__ = ["RequestView", "WSGIRequest", "ASGIRequest", "wsgi_bytes"]
+
+
+def wsgi_bytes(value: str) -> bytes:
+    """A WSGI (latin-1) string back to the bytes the client sent."""
+    try:
+        return value.encode("latin-1")
+    except UnicodeEncodeError:  # a server that decoded UTF-8 itself
+        return value.encode("utf-8", "surrogateescape")
 
 
 class RequestView(Protocol):

@@ -7,8 +7,8 @@ import sys
 import time
 
 from .._errors import AffyConfigError
-from ..delivery.outbox import OutboxError
-from ..delivery.outbox.admin import OutboxAdmin, open_admin
+from ..delivery.outbox import OutboxError, open_admin
+from ..delivery.outbox.admin import OutboxAdmin
 from ..delivery.outbox.postgres.schema import PG_SCHEMA
 from .config import settings_from
 from .output import EXIT_OK, EXIT_USAGE, Failure, config_failure, print_json, report_failure
@@ -55,7 +55,7 @@ def _status(admin: OutboxAdmin, args: argparse.Namespace) -> int:
         return EXIT_OK
     age = "-" if status.oldest_age is None else f"{status.oldest_age:.0f}s"
     print(f"outbox {admin.location}")
-    print(f"  pending {status.pending}, in flight {status.in_flight}, dead {status.dead}")
+    print(f"  pending {status.pending}, leased {status.leased}, dead {status.dead}")
     print(f"  oldest row: {age}")
     for kind, counts in sorted(status.by_kind.items()):
         print(f"  {kind:<18} " + ", ".join(f"{k} {v}" for k, v in counts.items()))

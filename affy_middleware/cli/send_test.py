@@ -11,8 +11,8 @@ import sys
 from typing import Any
 
 from .. import delivery, flush, report_payment, report_registration, shutdown, stats
+from .._defaults import configure_default
 from .._errors import AffyAPIError, AffyConfigError
-from .._resolution import configure_default
 from .._settings import Settings
 from .._wire import Event, click_body
 from ..client import AffyClient, StatusResult

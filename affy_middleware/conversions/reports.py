@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from .. import _resolution, delivery
+from .. import _defaults, delivery
 from .._settings import Settings
 from .._wire import Event, lead_value, payment_body, registration_body, registration_lead_body
 from ..attribution.context import current_visit
@@ -67,7 +67,7 @@ def settings_for(visit: Visit | None) -> Settings:
     """The settings of the middleware that handled the visit, else the default ones."""
     if visit is not None and visit.settings is not None:
         return visit.settings
-    return _resolution.default_settings()
+    return _defaults.default_settings()
 
 
 def submit(settings: Settings, event: Event) -> bool:

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 
+from .._defaults import default_settings
 from .._process import PerProcess
 from .._settings import Settings
 from .._wire import Event
@@ -105,8 +106,6 @@ def prepare(settings: Settings | None = None) -> None:
     processes at once, without waiting for an event. Never raises."""
     try:
         if settings is None:
-            from .._resolution import default_settings
-
             settings = default_settings()
         if settings.active and outbox_location(settings) is not None:
             backend_for(settings)

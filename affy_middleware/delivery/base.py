@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 from .._wire import Event
 
 if TYPE_CHECKING:
-    from .outbox.app_rows import Address
+    from .outbox.address import Address
 
 __all__ = ["Backend", "Sender", "State"]
 

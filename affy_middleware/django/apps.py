@@ -7,7 +7,7 @@ import logging
 
 from django.apps import AppConfig
 
-from .. import _resolution
+from .. import _defaults
 from .._errors import AffyConfigError
 from . import conf
 
@@ -30,7 +30,7 @@ class AffyConfig(AppConfig):  # type: ignore[misc]  # Django has no type stubs h
         conf.watch()
         # Work outside a request (report_* from a job) uses settings.py's values, read
         # again after any change (override_settings), not the environment's alone.
-        _resolution.default_source(conf.configured)
+        _defaults.default_source(conf.configured)
         try:
             conf.configured()
         except AffyConfigError:

@@ -25,7 +25,7 @@ from django.utils.module_loading import import_string
 from .._errors import AffyConfigError
 from .._settings import Settings
 from ..delivery.outbox import OutboxError
-from ..delivery.outbox.postgres.schema import SCHEMES, redact_url
+from ..delivery.outbox.address import address
 from . import conf
 from .middleware import AffyMiddleware
 
@@ -95,9 +95,10 @@ def check_outbox(app_configs: Sequence[Any] | None = None, **_: Any) -> list[Che
         settings = Settings.from_mapping(conf.django_config())
     except AffyConfigError:
         return []  # affy.E001 reports it
-    url = settings.outbox_url
-    if url is None or not url.startswith(SCHEMES):
+    where = address(settings)
+    if where is None or where.dialect != "postgresql":
         return []
+    url = where.location
     from ..delivery.outbox.postgres.store import PostgresOutbox
 
     try:
@@ -111,7 +112,7 @@ def check_outbox(app_configs: Sequence[Any] | None = None, **_: Any) -> list[Che
         reason = exc
     return [
         Error(
-            f"The outbox's tables are missing at {redact_url(url)} and this user cannot "
+            f"The outbox's tables are missing at {where.shown} and this user cannot "
             f"create them: {reason}",
             hint="Create them once as their owner: `affy outbox init` (or print the SQL "
             "with `affy outbox init --sql`), then grant this user SELECT, INSERT, UPDATE "

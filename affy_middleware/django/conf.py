@@ -14,7 +14,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from .. import _resolution
+from .. import _defaults
 from .._resolution import resolve
 from .._settings import ENV_VARS, Settings
 
@@ -72,7 +72,7 @@ def forget() -> None:
     global _configured
     with _lock:
         _configured = None
-        _resolution.forget_default()
+        _defaults.forget_default()
 
 
 def watch() -> None:

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from ..attribution.click import wsgi_bytes
 from ..attribution.referral import HeaderLookup
+from ..attribution.request import wsgi_bytes
 
 if TYPE_CHECKING:
     from django.http import HttpRequest

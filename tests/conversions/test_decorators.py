@@ -18,7 +18,7 @@ from werkzeug.wrappers import Request, Response
 from affy_middleware import (
     AffyMiddleware,
     Settings,
-    _resolution,
+    _defaults,
     delivery,
     identify,
     report_payment,
@@ -313,7 +313,7 @@ def test_identify_rejects_wrong_types(kwargs: dict[str, Any]) -> None:
 def test_report_outside_a_request_uses_default_settings(
     events: list[Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_resolution, "default_settings", lambda: SETTINGS)
+    monkeypatch.setattr(_defaults, "default_settings", lambda: SETTINGS)
     assert report_registration(email="hook@example.com", click_id=CLICK) is True
     assert report_registration(name="Lead", session_id=SESSION) is True
     assert report_payment("19.99", email="hook@example.com", session_id=SESSION) is True
@@ -344,7 +344,7 @@ def test_report_rejects_malformed_ids(bad: Any) -> None:
 def test_inactive_settings_report_nothing(
     events: list[Event], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(_resolution, "default_settings", lambda: Settings(client_id=None))
+    monkeypatch.setattr(_defaults, "default_settings", lambda: Settings(client_id=None))
     assert report_registration(click_id=CLICK) is False
     assert report_payment(1, session_id=SESSION) is False
 

@@ -271,7 +271,7 @@ CLICKS = textwrap.dedent(
     """
     import json, os, signal, sys
     from affy_middleware import delivery
-    from affy_middleware._resolution import default_settings
+    from affy_middleware._defaults import default_settings
     from affy_middleware._wire import Event, click_body
 
     tag, n = sys.argv[1], int(sys.argv[2])

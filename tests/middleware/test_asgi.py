@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from affy_middleware import AffyASGIMiddleware, Settings, _resolution, current_visit, delivery
+from affy_middleware import AffyASGIMiddleware, Settings, _defaults, current_visit, delivery
 from affy_middleware.attribution import Attribution, Visit
 from affy_middleware.attribution.cookies import TOKEN
 from affy_middleware.sandbox import SandboxServer
@@ -596,7 +596,7 @@ def test_settings_from_env_and_overrides(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("AFFY_CLIENT_ID", "11")
     mw = AffyASGIMiddleware(hello, ref_params=("partner",))
     assert mw.settings.client_id == 11 and mw.settings.ref_params == ("partner",)
-    assert _resolution.default_settings() is mw.settings
+    assert _defaults.default_settings() is mw.settings
     mw2 = AffyASGIMiddleware(hello, settings=SETTINGS, cookie_domain="shop.test")
     assert mw2.settings.cookie_domain == "shop.test" and mw2.settings.client_id == 3
     assert "AffyASGIMiddleware" in repr(mw2) and "api_key" in repr(mw2)

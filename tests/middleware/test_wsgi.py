@@ -13,7 +13,7 @@ import pytest
 from werkzeug.serving import make_server
 from werkzeug.test import Client, EnvironBuilder
 
-from affy_middleware import AffyMiddleware, Settings, _resolution, current_visit, delivery
+from affy_middleware import AffyMiddleware, Settings, _defaults, current_visit, delivery
 from affy_middleware.attribution import Attribution, Visit
 from affy_middleware.attribution.cookies import TOKEN
 from affy_middleware.sandbox import SandboxServer
@@ -334,7 +334,7 @@ def test_settings_from_env_and_overrides(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setenv("AFFY_CLIENT_ID", "11")
     mw = AffyMiddleware(hello, ref_params=("partner",))
     assert mw.settings.client_id == 11 and mw.settings.ref_params == ("partner",)
-    assert _resolution.default_settings() is mw.settings
+    assert _defaults.default_settings() is mw.settings
     mw2 = AffyMiddleware(hello, settings=SETTINGS, cookie_domain="shop.test")
     assert mw2.settings.cookie_domain == "shop.test" and mw2.settings.client_id == 3
 

@@ -41,12 +41,12 @@ def test_postgres_status_dead_retry_purge(pg_url: str) -> None:
     status = affy("outbox", "status", "--json", env=env)
     assert status.code == 0, status.text
     data = status.json()
-    assert (data["pending"], data["in_flight"], data["dead"]) == (2, 1, 2)
+    assert (data["pending"], data["leased"], data["dead"]) == (2, 1, 2)
     assert data["by_kind"]["registration"]["dead"] == 2
     assert data["dead_by_reason"] == {"rejected": 2} and data["oldest_age"] >= 0
     assert "***" in data["outbox"]
     human = affy("outbox", "status", env=env)
-    assert "pending 2, in flight 1, dead 2" in human.out
+    assert "pending 2, leased 1, dead 2" in human.out
     no_password(status.text, human.text)
 
     dead = affy("outbox", "dead", "--json", env=env).json()["dead"]

@@ -10,10 +10,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from ..._settings import Settings
 from ..._wire import Event
-from .postgres.schema import SCHEMES, redact_url
+
+if TYPE_CHECKING:
+    from .admin import OutboxAdmin
 
 __all__ = [
     "DEFAULT_LEASE",
@@ -22,6 +25,7 @@ __all__ = [
     "OutboxBusy",
     "OutboxError",
     "STATES",
+    "open_admin",
     "open_outbox",
     "outbox_location",
 ]
@@ -122,21 +126,46 @@ class Outbox(ABC):
         """Close the handle."""
 
 
+# The stores' packages are imported where one is opened: a process with no outbox, or
+# with SQLite, never imports psycopg's side (and the stores import this interface).
+
+
 def open_outbox(settings: Settings, *, lease: float = DEFAULT_LEASE) -> Outbox | None:
     """The outbox the settings name, or None. Raises OutboxError when it cannot be opened."""
-    if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
+    from .address import address
+
+    where = address(settings)
+    if where is None:
+        return None
+    if where.dialect == "postgresql":
         from .postgres.store import PostgresOutbox
 
-        return PostgresOutbox(settings.outbox_url, lease=lease)
-    if settings.spool_path is None:
-        return None
+        return PostgresOutbox(where.location, lease=lease)
     from .sqlite.store import SqliteOutbox
 
-    return SqliteOutbox(settings.spool_path, lease=lease)
+    return SqliteOutbox(where.location, lease=lease)
+
+
+def open_admin(settings: Settings) -> OutboxAdmin:
+    """The admin handle on the settings' outbox (``affy outbox ...``). Raises OutboxError
+    when they name none or it cannot be opened."""
+    from .address import address
+
+    where = address(settings)
+    if where is None:
+        raise OutboxError("no outbox is configured: set AFFY_OUTBOX_URL")
+    if where.dialect == "postgresql":
+        from .postgres.admin import PostgresAdmin
+
+        return PostgresAdmin(where.location)
+    from .sqlite.admin import SqliteAdmin
+
+    return SqliteAdmin(where.location)
 
 
 def outbox_location(settings: Settings) -> str | None:
     """Where the settings' outbox is, for messages (no password); None when none."""
-    if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
-        return redact_url(settings.outbox_url)
-    return settings.spool_path
+    from .address import address
+
+    where = address(settings)
+    return None if where is None else where.shown

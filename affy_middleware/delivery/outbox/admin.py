@@ -1,7 +1,8 @@
 """Operating an outbox by hand: ``affy outbox status|dead|retry|purge|init``.
 
-Works on both stores through :class:`OutboxAdmin`: PostgreSQL (``admin_pg.py``) and the
-SQLite file (``admin_sqlite.py``, its own connection to the same file). Nothing here
+Works on both stores through :class:`OutboxAdmin`: PostgreSQL (``postgres/admin.py``) and
+the SQLite file (``sqlite/admin.py``, its own connection to the same file); ``open_admin``
+in this package's ``__init__`` opens the one the settings name. Nothing here
 shows a visitor's data: rows are described by id, kind, reason and AFFY's answer.
 A retried dead letter keeps its event id, so AFFY sees the same ``Idempotency-Key``.
 """
@@ -13,36 +14,34 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from ..._settings import Settings
 from ..._wire import decode_body
-from . import OutboxError
-from .postgres.schema import SCHEMES
 
-__all__ = ["DeadLetter", "OutboxAdmin", "OutboxStatus", "open_admin", "parse_age", "kind_of"]
+__all__ = ["DeadLetter", "OutboxAdmin", "OutboxStatus", "parse_age", "kind_of"]
 
 
 @dataclass
 class OutboxStatus:
-    """Rows by state (``pending``: claimable or waiting; ``in_flight``: leased now)."""
+    """Rows by state, named as the stores and ``stats()`` name them (``pending``:
+    claimable or waiting; ``leased``: claimed by a process now; ``dead``)."""
 
     pending: int = 0
-    in_flight: int = 0
+    leased: int = 0
     dead: int = 0
-    #: kind -> state -> count (states: pending, in_flight, dead).
+    #: kind -> state -> count (states: pending, leased, dead).
     by_kind: dict[str, dict[str, int]] = field(default_factory=dict)
     dead_by_reason: dict[str, int] = field(default_factory=dict)
-    #: Seconds since the oldest row (pending or in flight) was written; None when empty.
+    #: Seconds since the oldest row (pending or leased) was written; None when empty.
     oldest_age: float | None = None
 
     def add(self, kind: str, state: str, n: int) -> None:
-        counts = self.by_kind.setdefault(kind, {"pending": 0, "in_flight": 0, "dead": 0})
+        counts = self.by_kind.setdefault(kind, {"pending": 0, "leased": 0, "dead": 0})
         counts[state] += n
         setattr(self, state, getattr(self, state) + n)
 
     def as_dict(self) -> dict[str, object]:
         return {
             "pending": self.pending,
-            "in_flight": self.in_flight,
+            "leased": self.leased,
             "dead": self.dead,
             "by_kind": self.by_kind,
             "dead_by_reason": self.dead_by_reason,
@@ -96,20 +95,6 @@ class OutboxAdmin(ABC):
 
     def close(self) -> None:  # noqa: B027 (optional)
         """Close the handle."""
-
-
-def open_admin(settings: Settings) -> OutboxAdmin:
-    """The admin handle on the settings' outbox. Raises OutboxError when they name none
-    or it cannot be opened."""
-    if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
-        from .postgres.admin import PostgresAdmin
-
-        return PostgresAdmin(settings.outbox_url)
-    if settings.spool_path is not None:
-        from .sqlite.admin import SqliteAdmin
-
-        return SqliteAdmin(settings.spool_path)
-    raise OutboxError("no outbox is configured: set AFFY_OUTBOX_URL (or AFFY_SPOOL_PATH)")
 
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

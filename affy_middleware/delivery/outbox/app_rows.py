@@ -14,16 +14,12 @@ framework.
 from __future__ import annotations
 
 import os
-from typing import Literal, NamedTuple
 
-from ..._settings import Settings
 from ..._wire import Event
 from . import OutboxError
-from .postgres.schema import SCHEMES
+from .address import Address, Dialect, address
 
 __all__ = ["IDENTITY_SQL", "Address", "address", "insert", "same_sqlite_file", "server_identity"]
-
-Dialect = Literal["postgresql", "sqlite"]
 
 #: What tells one PostgreSQL database apart from every other: the database, the schema
 #: unqualified names go to, and the server (its port and start time, to the microsecond).
@@ -32,28 +28,6 @@ IDENTITY_SQL = (
     "SELECT current_database(), current_schema(), current_setting('port'),"
     " pg_postmaster_start_time()::text"
 )
-
-
-class Address(NamedTuple):
-    """Where an outbox is: ``("postgresql", url)`` or ``("sqlite", path)``."""
-
-    dialect: Dialect
-    location: str
-
-    def __repr__(self) -> str:  # never the URL's password
-        from .postgres.schema import redact_url
-
-        shown = redact_url(self.location) if self.dialect == "postgresql" else self.location
-        return f"Address({self.dialect!r}, {shown!r})"
-
-
-def address(settings: Settings) -> Address | None:
-    """The outbox the settings name, or None."""
-    if settings.outbox_url is not None and settings.outbox_url.startswith(SCHEMES):
-        return Address("postgresql", settings.outbox_url)
-    if settings.spool_path is not None:
-        return Address("sqlite", settings.spool_path)
-    return None
 
 
 def insert(dialect: Dialect, event: Event) -> tuple[str, tuple[object, ...]]:

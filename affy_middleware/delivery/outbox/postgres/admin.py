@@ -33,11 +33,11 @@ class PostgresAdmin(OutboxAdmin):
     def status(self) -> OutboxStatus:
         def read(conn: Any) -> OutboxStatus:
             status = OutboxStatus()
-            for kind, in_flight, n in conn.execute(
+            for kind, leased, n in conn.execute(
                 "SELECT kind, owner_token IS NOT NULL AND lease_until >= now(), count(*)"
                 " FROM affy_outbox GROUP BY 1, 2"
             ):
-                status.add(kind, "in_flight" if in_flight else "pending", n)
+                status.add(kind, "leased" if leased else "pending", n)
             for kind, reason, n in conn.execute(
                 "SELECT kind, reason, count(*) FROM affy_outbox_dead GROUP BY 1, 2"
             ):

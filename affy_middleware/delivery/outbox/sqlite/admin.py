@@ -69,8 +69,8 @@ class SqliteAdmin(OutboxAdmin):
             " FROM affy_outbox",
             (now,),
         )
-        for record, in_flight, _ in rows:
-            status.add(kind_of(record), "in_flight" if in_flight else "pending", 1)
+        for record, leased, _ in rows:
+            status.add(kind_of(record), "leased" if leased else "pending", 1)
         if rows:
             status.oldest_age = max(0.0, now - min(float(r[2]) for r in rows))
         for record, reason in self._sql("SELECT record, reason FROM affy_outbox_dead"):
