@@ -81,7 +81,9 @@ __all__ = [
     "AffyTimeoutError",
 ]
 
-# Prometheus / OpenTelemetry metrics, when either library is installed (docs/metrics.md).
+# Prometheus / OpenTelemetry metrics, when either library is installed (docs/metrics.md),
+# at the library's first set-up: importing it registers nothing.
+from .delivery import when_set_up as _when_set_up  # noqa: E402
 from .metrics import register_installed as _register_metrics  # noqa: E402
 
-_register_metrics()
+_when_set_up(_register_metrics)

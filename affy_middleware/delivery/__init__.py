@@ -15,7 +15,7 @@ import atexit
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from .._defaults import default_settings
 from .._process import PerProcess
@@ -28,6 +28,7 @@ from .off import OffBackend
 from .outbox import DEFAULT_LEASE, outbox_location
 from .sending.breaker import RetryPolicy
 from .support import fork
+from .support.timings import TIMINGS
 from .thread import ThreadBackend
 
 __all__ = [
@@ -45,8 +46,10 @@ __all__ = [
     "installed",
     "make_backend",
     "prepare",
+    "set_up",
     "shutdown",
     "stats",
+    "when_set_up",
 ]
 
 class _Registry:
@@ -105,6 +108,7 @@ def prepare(settings: Settings | None = None) -> None:
     that it opens the outbox off the request path and takes over rows left by dead
     processes at once, without waiting for an event. Never raises."""
     try:
+        set_up()
         if settings is None:
             settings = default_settings()
         if settings.active and outbox_location(settings) is not None:
@@ -117,6 +121,7 @@ def _create(settings: Settings) -> Backend:
     global _lookup
     if _installed:
         return _installed[-1]
+    set_up()
     registry = _registry.get()
     with registry.lock:
         backend = registry.backends.get(settings)
@@ -205,6 +210,11 @@ def _longest_flush() -> float:
     return max((s.flush_timeout for s in list(_registry.get().backends)), default=0.0)
 
 
+def _renew_in_child() -> None:
+    _registry.renew()
+    TIMINGS.after_fork_in_child()
+
+
 def _at_exit() -> None:
     """One short, bounded flush at interpreter exit (``AFFY_FLUSH_TIMEOUT``)."""
     end = time.monotonic() + _longest_flush()
@@ -213,6 +223,37 @@ def _at_exit() -> None:
             backend.close(max(0.0, end - time.monotonic()), final=True)
 
 
-atexit.register(_at_exit)
-# The hooks fence HTTP calls around os.fork; without them (uWSGI) the pid checks suffice.
-fork.register_hooks(_backends, _registry.renew)
+#: Called once, at the library's first set-up (``when_set_up``): what the package above
+#: (the metrics) does then, without this package importing it.
+_on_set_up: list[Callable[[], object]] = []
+_set_up_lock = threading.Lock()
+_is_set_up = False
+
+
+def when_set_up(callback: Callable[[], object]) -> None:
+    """Call ``callback`` (never raising) at the library's first set-up, or now if done."""
+    with _set_up_lock:
+        if not _is_set_up:
+            _on_set_up.append(callback)
+            return
+    with contextlib.suppress(Exception):
+        callback()
+
+
+def set_up() -> None:
+    """The library's first set-up (a middleware, a backend, ``flush()``, ``stats()``):
+    register the exit flush and the fork hooks, then the ``when_set_up`` callbacks.
+    Importing the package registers nothing. Later calls do nothing."""
+    global _is_set_up
+    with _set_up_lock:
+        if _is_set_up:
+            return
+        _is_set_up = True
+        callbacks, _on_set_up[:] = list(_on_set_up), []
+    atexit.register(_at_exit)
+    # The hooks fence HTTP calls around os.fork; without them (uWSGI) the pid checks
+    # suffice. A fork before any set-up has nothing to fence.
+    fork.register_hooks(_backends, _renew_in_child)
+    for callback in callbacks:
+        with contextlib.suppress(Exception):
+            callback()

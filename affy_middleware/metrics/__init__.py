@@ -1,9 +1,10 @@
 """Delivery metrics for the dashboards operators already have: Prometheus, OpenTelemetry.
 
 Both read the counters of ``affy_middleware.stats()`` when they are collected, so the
-request path pays nothing. Importing ``affy_middleware`` registers them by itself when
-the library is installed (:func:`register_installed`); call the functions below for a
-registry or a meter provider of your own::
+request path pays nothing. The library's first set-up (``delivery.set_up``: the first
+middleware, backend, ``flush()`` or ``stats()``) registers them by itself when either
+library is installed (:func:`register_installed`; importing registers nothing). Call the
+functions below for a registry or a meter provider of your own::
 
     from prometheus_client import CollectorRegistry
     from affy_middleware.metrics import register_prometheus
@@ -59,8 +60,8 @@ def register_opentelemetry(meter_provider: MeterProvider | None = None) -> None:
 
 
 def register_installed() -> None:
-    """Register with whichever of the two libraries is installed (at import of
-    ``affy_middleware``); ``AFFY_METRICS=off`` opts out. Never raises."""
+    """Register with whichever of the two libraries is installed (at the library's first
+    set-up); ``AFFY_METRICS=off`` opts out. Never raises."""
     if os.environ.get("AFFY_METRICS", "").strip().lower() in ("off", "0", "false", "no"):
         return
     for module, register in (
