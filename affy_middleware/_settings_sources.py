@@ -9,10 +9,12 @@ checks then reject a wrong type).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from ._errors import AffyConfigError
+from ._logging import logger
 
 __all__ = ["ENV_VARS", "OPTIONS", "env_var", "parse_list", "read_options", "read_option"]
 
@@ -134,4 +136,20 @@ def read_options(
 ) -> dict[str, Any]:
     """Every option set in ``config`` (typed or text) or, failing that, in the environment."""
     values = {name: read_option(name, config, environ) for name in OPTIONS}
-    return {name: value for name, value in values.items() if value is not None}
+    found = {name: value for name, value in values.items() if value is not None}
+    if "spool_path" in found:
+        _warn_spool_path()
+    return found
+
+
+_warned = threading.Event()
+
+
+def _warn_spool_path() -> None:
+    """``AFFY_SPOOL_PATH`` still works, as the SQLite outbox's path; say so once."""
+    if not _warned.is_set():
+        _warned.set()
+        logger.warning(
+            "affy_middleware: AFFY_SPOOL_PATH is deprecated; set "
+            "AFFY_OUTBOX_URL=sqlite:////absolute/path (the same file) instead"
+        )

@@ -68,13 +68,13 @@ def _diagnose(args: argparse.Namespace) -> tuple[_Doctor, Settings | None]:
         directory = os.path.dirname(os.path.abspath(settings.spool_path))
         if not os.path.isdir(directory) or not os.access(directory, os.W_OK | os.X_OK):
             doc.add(
-                "spool",
+                "outbox",
                 "fail",
-                f"AFFY_SPOOL_PATH's directory {directory} does not exist or is not writable",
-                "create the directory for the spool file, writable by the app's user",
+                f"the SQLite outbox's directory {directory} does not exist or is not writable",
+                "create the directory for the outbox file, writable by the app's user",
             )
         else:
-            doc.add("spool", "ok", settings.spool_path)
+            doc.add("outbox", "ok", settings.spool_path)
     where = "local sandbox" if is_local(settings) else "remote"
     doc.add("api url", "ok", f"{settings.api_url} ({where})")
     _reach(doc, settings)

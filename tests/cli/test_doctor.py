@@ -109,4 +109,4 @@ def test_doctor_unwritable_spool_directory(sandbox: SandboxServer, tmp_path: Pat
     spool = str(tmp_path / "missing-dir" / "spool.db")
     run = affy("doctor", env=sandbox_env(sandbox, AFFY_SPOOL_PATH=spool))
     assert run.code == 1
-    assert "[FAIL] spool:" in run.out
+    assert "[FAIL] outbox:" in run.out

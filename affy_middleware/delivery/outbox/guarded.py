@@ -76,7 +76,7 @@ class GuardedOutbox:
                         self.outbox = open_outbox(self._settings, lease=self._lease)
                     except OutboxError as exc:
                         self.failed(
-                            "cannot open the spool %s (%s); events are kept in "
+                            "cannot open the outbox %s (%s); events are kept in "
                             "memory until it opens",
                             self.location,
                             exc,
@@ -111,9 +111,9 @@ class GuardedOutbox:
             return outbox.put(event, claimed=claimed)
         except OutboxBusy as exc:  # past the bound: kept in memory, the request goes on
             self._counters.add("outbox_slow")
-            self._log.warn("spool_slow", "the spool %s is busy (%s)", self.location, exc)
+            self._log.warn("spool_slow", "the outbox %s is busy (%s)", self.location, exc)
         except OutboxError as exc:
-            self.failed("cannot write the spool %s: %s", self.location, exc)
+            self.failed("cannot write the outbox %s: %s", self.location, exc)
         return None
 
     def claim(self, limit: int) -> list[Event]:
@@ -141,7 +141,7 @@ class GuardedOutbox:
             self._untold += buried
         self._log.warn(
             "malformed",
-            "moved %d undecodable row(s) of the spool %s to its dead letters",
+            "moved %d undecodable row(s) of the outbox %s to its dead letters",
             len(buried),
             self.location,
             event=buried[0],

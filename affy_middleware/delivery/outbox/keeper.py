@@ -54,7 +54,7 @@ class LeaseKeeper:
         self._logged_at = -LOG_INTERVAL
         #: Set to look at the outbox now rather than at the next interval.
         self.wake = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="affy-spool", daemon=True)
+        self.thread = threading.Thread(target=self._run, name="affy-outbox", daemon=True)
 
     def _run(self) -> None:
         stop, failures = self._stop, 0
@@ -91,6 +91,6 @@ class LeaseKeeper:
         if now - self._logged_at >= LOG_INTERVAL:
             self._logged_at = now
             logger.exception(
-                "affy_middleware: spool thread failed (carrying on)",
+                "affy_middleware: outbox thread failed (carrying on)",
                 extra=log_fields(reason="internal_error"),
             )
