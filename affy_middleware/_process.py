@@ -51,8 +51,7 @@ class PerProcess(Generic[T]):
 
     def __init__(self, make: Callable[[T | None], T]) -> None:
         self._make = make
-        #: The current process's slot. Hot paths may inline :meth:`get`: compare
-        #: ``slot.pid`` with ``os.getpid()`` and call :meth:`renew` when they differ.
+        #: The current process's slot (``get`` checks its pid).
         self.slot: _Slot[T] = _Slot(os.getpid(), make(None), None)
 
     def get(self) -> T:

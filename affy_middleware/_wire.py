@@ -98,8 +98,7 @@ _ids: PerProcess[_IdSource] = PerProcess(_IdSource)
 def new_event_id() -> str:
     """A fresh event id (``Idempotency-Key``): 32 hex characters, unique across processes
     and forks (with or without at-fork hooks)."""
-    slot = _ids.slot
-    ids = slot.value if slot.pid == os.getpid() else _ids.renew()
+    ids = _ids.get()
     # next() on a count is atomic (GIL); 2**64 events per process never overflow the low half.
     return next(ids.counter).to_bytes(16, "big").hex()
 

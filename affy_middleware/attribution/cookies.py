@@ -76,8 +76,7 @@ def new_id() -> str:
 def new_id_pair() -> tuple[str, str]:
     """Two ids (a landing's click id and, for a new visitor, session id) for one pid
     check: ``os.getpid()`` is a system call."""
-    slot = _id_pools.slot  # _id_pools.get(), spelled out
-    pool = slot.value if slot.pid == os.getpid() else _id_pools.renew()
+    pool = _id_pools.get()
     try:
         return pool.popleft(), pool.popleft()  # each popleft atomic
     except IndexError:
