@@ -7,14 +7,13 @@ is logged and swallowed, so the view's response always goes out unchanged.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
 from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import Any, TypeVar, overload
-
-import anyio.to_thread
 
 from .. import delivery
 from .._logging import log_failure
@@ -118,7 +117,7 @@ def _wrap(view: F, after: Callable[[Any, tuple[Any, ...], dict[str, Any]], None]
                 if delivery.backend_for(settings_for(_current.get())).blocks:
                     # Sync delivery sends before returning: do it on a worker thread (the
                     # context, and so the visit, goes along) so the event loop keeps serving.
-                    await anyio.to_thread.run_sync(functools.partial(after, result, args, kwargs))
+                    await asyncio.to_thread(after, result, args, kwargs)
                 else:
                     after(result, args, kwargs)
             except Exception:
