@@ -1,4 +1,5 @@
-"""The public names of DESIGN section 3 are the package's whole surface."""
+"""The public names are the package's whole surface: each change shows here and in
+docs/changelog.md."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Cookie ids after a fork that runs no at-fork hook (uWSGI forks in C): the child must
-not hand out the ids its parent had drawn in advance (DESIGN §4: ids are per process)."""
+not hand out the ids its parent had drawn in advance (docs/delivery.md, "Processes and
+fork": ids are per process)."""
 
 from __future__ import annotations
 

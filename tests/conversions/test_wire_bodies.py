@@ -1,4 +1,4 @@
-"""The four AFFY request bodies, pinned against DESIGN section 1 (key names, types, JSON).
+"""The four AFFY request bodies, pinned against docs/affy-api.md (key names, types, JSON).
 
 | call | request body |
 |---|---|

@@ -30,7 +30,7 @@ import pytest
 
 from affy_middleware.sandbox import SandboxServer
 
-#: AFFY's registration-by-click path (DESIGN section 1): the call refused with 404 when
+#: AFFY's registration-by-click path (docs/affy-api.md): the call refused with 404 when
 #: AFFY does not know the click yet.
 REGISTRATION_PATH = "/api/v1/tracking/registration"
 #: A browser, so that the landing counts as a person's navigation.

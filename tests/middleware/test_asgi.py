@@ -1,4 +1,6 @@
-"""AffyASGIMiddleware against hand-written ASGI apps: DESIGN section 4 and the ASGI traps."""
+"""AffyASGIMiddleware against hand-written ASGI apps: the visit, cookies and click, and the
+ASGI traps (split cookie headers, start messages without headers, several Set-Cookie
+headers, streamed bodies, lifespan)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""AffyMiddleware against hand-written WSGI apps: the traps of DESIGN section 4."""
+"""AffyMiddleware against hand-written WSGI apps, and the WSGI traps a middleware must not
+fall into (PEP 3333): ``close()`` exactly once, late ``start_response``, ``exc_info`` and
+``write``, ``wsgi.file_wrapper``, the app's own cookies and exceptions left alone."""
 
 from __future__ import annotations
 
@@ -121,7 +123,7 @@ def test_returning_visitor_exposes_visit_without_cookies(events: list[Any]) -> N
     assert len(events) == 1
 
 
-# -- DESIGN section 4 traps --------------------------------------------------------------------
+# -- the WSGI traps (PEP 3333) -----------------------------------------------------------------
 
 
 class CountingIterable:

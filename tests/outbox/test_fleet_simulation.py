@@ -124,7 +124,7 @@ def test_two_hosts_two_relays_an_outage_and_a_killed_relay_lose_and_repeat_nothi
     assert result.lost == {"click": 0, "registration": 0, "payment": 0}, context
     # Each event recorded once. A call re-sent with its key is allowed only in the window
     # the contract names (AFFY answered the killed relay, which died before its delete):
-    # AFFY dedupes it by the key (DESIGN: once, as far as AFFY is concerned).
+    # AFFY dedupes it by the key (docs/affy-api.md, Idempotency: once, as far as AFFY is concerned).
     keys = [e["idempotency_key"] for e in result.events]
     assert len(keys) == len(set(keys)) == 3 * JOURNEYS, context
     assert result.replayed == sandbox.duplicates() <= IN_FLIGHT, context

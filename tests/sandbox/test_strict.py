@@ -1,4 +1,4 @@
-"""The sandbox is as strict as AFFY about order (DESIGN section 5): a registration whose
+"""The sandbox is as strict as AFFY about order (docs/affy-api.md, "Order"): a registration whose
 click is unknown is refused with 404 and recorded nowhere, and a lead by session that comes
 before any click of its session is recorded *unattributed*, visible per event and as a count
 in ``/_sandbox/events`` and on the dashboard. Over real HTTP."""
@@ -14,7 +14,7 @@ import pytest
 
 from affy_middleware.sandbox import SandboxServer
 
-#: AFFY's tracking paths (DESIGN section 1).
+#: AFFY's tracking paths (docs/affy-api.md).
 API_PATHS = {
     "click": "/api/v1/tracking/click",
     "registration": "/api/v1/tracking/registration",
