@@ -11,28 +11,29 @@ backend in place of all of them. What is guaranteed, and what is not, is written
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 
 from .._defaults import default_settings
 from .._process import PerProcess
 from .._settings import Settings
 from .._wire import Event
+from . import lifecycle
 from .base import Backend, Sender, State
 from .capture import CaptureBackend
 from .inline import InlineBackend
+from .lifecycle import when_set_up
 from .off import OffBackend
 from .outbox import DEFAULT_LEASE, outbox_location
 from .sending.breaker import RetryPolicy
-from .support import fork
 from .support.timings import TIMINGS
 from .thread import ThreadBackend
 
 __all__ = [
     "Backend",
+    "adopt",
     "CaptureBackend",
     "InlineBackend",
     "OffBackend",
@@ -46,6 +47,7 @@ __all__ = [
     "installed",
     "make_backend",
     "prepare",
+    "set_aside",
     "set_up",
     "shutdown",
     "stats",
@@ -184,7 +186,7 @@ def flush(timeout: float | None = None) -> bool:
 
 def shutdown(timeout: float | None = None) -> None:
     """Flush (bounded by ``timeout`` in all), then stop the delivery threads."""
-    budget = timeout if timeout is not None else _longest_flush()
+    budget = timeout if timeout is not None else lifecycle.longest_flush(backends)
     end = time.monotonic() + max(0.0, budget)
     for backend in _backends():
         backend.close(max(0.0, end - time.monotonic()))
@@ -206,54 +208,44 @@ def backends() -> list[tuple[Settings, Backend]]:
     return list(_registry.get().backends.items())
 
 
-def _longest_flush() -> float:
-    return max((s.flush_timeout for s in list(_registry.get().backends)), default=0.0)
-
-
 def _renew_in_child() -> None:
     _registry.renew()
     TIMINGS.after_fork_in_child()
 
 
-def _at_exit() -> None:
-    """One short, bounded flush at interpreter exit (``AFFY_FLUSH_TIMEOUT``)."""
-    end = time.monotonic() + _longest_flush()
-    for backend in _backends():
-        with contextlib.suppress(Exception):
-            backend.close(max(0.0, end - time.monotonic()), final=True)
-
-
-#: Called once, at the library's first set-up (``when_set_up``): what the package above
-#: (the metrics) does then, without this package importing it.
-_on_set_up: list[Callable[[], object]] = []
-_set_up_lock = threading.Lock()
-_is_set_up = False
-
-
-def when_set_up(callback: Callable[[], object]) -> None:
-    """Call ``callback`` (never raising) at the library's first set-up, or now if done."""
-    with _set_up_lock:
-        if not _is_set_up:
-            _on_set_up.append(callback)
-            return
-    with contextlib.suppress(Exception):
-        callback()
-
-
 def set_up() -> None:
     """The library's first set-up (a middleware, a backend, ``flush()``, ``stats()``):
-    register the exit flush and the fork hooks, then the ``when_set_up`` callbacks.
+    the exit flush, the fork hooks, the ``when_set_up`` callbacks (``lifecycle.py``).
     Importing the package registers nothing. Later calls do nothing."""
-    global _is_set_up
-    with _set_up_lock:
-        if _is_set_up:
-            return
-        _is_set_up = True
-        callbacks, _on_set_up[:] = list(_on_set_up), []
-    atexit.register(_at_exit)
-    # The hooks fence HTTP calls around os.fork; without them (uWSGI) the pid checks
-    # suffice. A fork before any set-up has nothing to fence.
-    fork.register_hooks(_backends, _renew_in_child)
-    for callback in callbacks:
-        with contextlib.suppress(Exception):
-            callback()
+    lifecycle.set_up(backends, _renew_in_child)
+
+
+def adopt(settings: Settings, backend: Backend) -> Backend:
+    """Make ``backend`` the process's backend for ``settings`` (a test's or a benchmark's
+    own, e.g. with a custom ``send``); returns it. One it replaces is not closed."""
+    set_up()
+    registry = _registry.get()
+    with registry.lock:
+        registry.backends[settings] = backend
+    return backend
+
+
+@contextlib.contextmanager
+def set_aside() -> Iterator[None]:
+    """For tests that read every backend (``health()``, the metrics): the process's
+    backends are set aside while the block runs; those made in it are closed at its end
+    and the earlier ones come back."""
+    registry = _registry.get()
+    with registry.lock:
+        saved = dict(registry.backends)
+        registry.backends.clear()
+    try:
+        yield
+    finally:
+        with registry.lock:
+            made = list(registry.backends.values())
+            registry.backends.clear()
+            registry.backends.update(saved)
+        for backend in made:
+            with contextlib.suppress(Exception):
+                backend.close(1.0)

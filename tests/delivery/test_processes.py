@@ -167,7 +167,7 @@ FORK_SCRIPT = textwrap.dedent(
         sent.append(event.body["i"])
         return {}
 
-    d = delivery._registry.get().backends[settings] = delivery.make_backend(settings, send=send)
+    d = delivery.adopt(settings, delivery.make_backend(settings, send=send))
     for i in range(3):
         d.submit(Event(kind="click", body={"i": i}, order_key="v"))
     r, w = os.pipe()
@@ -215,7 +215,7 @@ HOOKLESS_FORK_SCRIPT = textwrap.dedent(
             sent.append(event.event_id)
         return {}
 
-    d = delivery._registry.get().backends[settings] = delivery.make_backend(settings, send=send)
+    d = delivery.adopt(settings, delivery.make_backend(settings, send=send))
     for i in range(5):
         d.submit(Event(kind="click", body={"i": i}, order_key=f"p{i}"))
     assert d.flush(5)

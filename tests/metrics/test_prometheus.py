@@ -6,7 +6,7 @@ import pytest
 from _journey import journey
 from prometheus_client import REGISTRY, CollectorRegistry, generate_latest
 
-from affy_middleware import Settings, flush
+from affy_middleware import Settings, delivery, flush
 from affy_middleware._wire import Event
 from affy_middleware.delivery import Backend, backend_for
 from affy_middleware.delivery.support.timings import BUCKETS
@@ -117,9 +117,11 @@ def test_rejected_events_count_as_rejected(
     assert value(metrics, "affy_events_dropped_total", reason="rejected") == 1
 
 
-def test_registered_on_the_default_registry_at_import() -> None:
-    """``import affy_middleware`` registered the collector, since prometheus_client is
-    installed here (the test extra)."""
+def test_registered_on_the_default_registry_at_set_up() -> None:
+    """The library's first set-up registered the collector, since prometheus_client is
+    installed here (the test extra); tests/delivery/test_import_side_effects.py shows that
+    importing alone does not."""
+    delivery.set_up()
     assert value(REGISTRY, "affy_queue_capacity_events") is not None
 
 
