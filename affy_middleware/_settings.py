@@ -50,6 +50,7 @@ DEFAULT_RETRY_DEADLINE: Final = 24 * 3600.0
 #: goes anyway: longer than a click's backoff after a short outage (the breaker's pause
 #: is capped at 30 s), short enough that a lead whose click never comes is not held long.
 DEFAULT_CLICK_WAIT: Final = 120.0
+DEFAULT_OUTBOX_TIMEOUT: Final = 1.0
 
 
 @dataclass(frozen=True)
@@ -100,6 +101,10 @@ class Settings:
     #: The outbox (``AFFY_OUTBOX_URL``): ``sqlite:///path`` (the same as ``spool_path``)
     #: or ``postgresql://user:password@host/db`` for a fleet. Its password is a secret.
     outbox_url: str | None = field(default=None, repr=False)
+    #: Seconds a request may wait on the PostgreSQL outbox in all (for a connection, to
+    #: connect, for its write), bounded on our side: a frozen server holds no request
+    #: longer (``AFFY_OUTBOX_TIMEOUT``). Past it the event waits in memory.
+    outbox_timeout: float = DEFAULT_OUTBOX_TIMEOUT
     #: Flask: wait (bounded by ``flush_timeout``) for the request's events after each
     #: request (``AFFY_FLUSH_ON_TEARDOWN``). ``None``: only when ``delivery`` is ``sync``.
     flush_on_teardown: bool | None = None

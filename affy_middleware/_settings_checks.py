@@ -79,6 +79,7 @@ def validate(settings: Options, *, example_url: str) -> None:
     _check_seconds(s, "flush_timeout", 0, 3600)
     _check_seconds(s, "retry_deadline", 1, 365 * 86400)
     _check_seconds(s, "click_wait", 0, 86400)
+    _check_seconds(s, "outbox_timeout", 0.05, 60)
     if s.delivery not in ("thread", "sync", "off"):
         _fail("delivery", f"must be thread, sync or off, got {s.delivery!r}")
     if s.spool_path is not None and (not isinstance(s.spool_path, str) or not s.spool_path):

@@ -112,6 +112,7 @@ OPTIONS: Final[dict[str, Callable[[str, str], Any]]] = {
     "delivery": lambda var, raw: raw.strip().lower(),
     "spool_path": _optional_str,
     "outbox_url": _optional_str,
+    "outbox_timeout": _parse_float,
     "flush_on_teardown": _parse_flush_on_teardown,
 }
 

@@ -12,9 +12,11 @@ import glob
 import os
 import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["PASSWORD", "PostgresServer", "find_binaries"]
@@ -46,8 +48,9 @@ def _free_port() -> int:
 class PostgresServer:
     """``start()`` it, ``url(db)`` to connect, ``create_db()`` for a fresh database."""
 
-    def __init__(self, bindir: str) -> None:
+    def __init__(self, bindir: str, *, max_connections: int = 200) -> None:
         self.bindir = bindir
+        self.max_connections = max_connections
         self.root = tempfile.mkdtemp(prefix="affy-pg-")
         self.data = os.path.join(self.root, "data")
         self.port = _free_port()
@@ -81,7 +84,7 @@ class PostgresServer:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
-            " -c max_connections=200"
+            f" -c max_connections={self.max_connections} -c superuser_reserved_connections=0"
         )
         log = os.path.join(self.root, "log")
         self._run("pg_ctl", "-D", self.data, "-o", options, "-l", log, "-w", "-t", "60", "start")
@@ -90,6 +93,40 @@ class PostgresServer:
         with contextlib.suppress(subprocess.SubprocessError, OSError):
             self._run("pg_ctl", "-D", self.data, "-m", "immediate", "-w", "stop", timeout=30)
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def processes(self) -> list[int]:
+        """The postmaster and its children (backends, checkpointer, ...), from /proc."""
+        with open(os.path.join(self.data, "postmaster.pid")) as f:
+            postmaster = int(f.readline())
+        found = [postmaster]
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    stat = f.read()
+            except OSError:  # ended meanwhile
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == postmaster:  # its parent pid
+                found.append(int(entry))
+        return found
+
+    @contextlib.contextmanager
+    def frozen(self) -> Iterator[None]:
+        """Every process of the server stopped (SIGSTOP), as a frozen host or a paused VM
+        would be: connections stay open, the kernel still acknowledges, nothing answers.
+        Woken (SIGCONT) when the block ends, whatever happened in it."""
+        stopped = []
+        try:
+            for pid in self.processes():
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+                    stopped.append(pid)
+            yield
+        finally:
+            for pid in stopped:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGCONT)
 
     def url(self, db: str = "postgres", password: str = PASSWORD) -> str:
         return f"postgresql://{USER}:{password}@127.0.0.1:{self.port}/{db}"

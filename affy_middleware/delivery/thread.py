@@ -30,6 +30,9 @@ __all__ = ["ThreadBackend"]
 _CLOSED = State.CLOSED
 
 
+#: Seconds between two tries, in ``flush``, to write what this process owes the outbox.
+OWED_RETRY = 0.1
+
 class ThreadBackend(Backend):
     """Delivers events for one ``Settings`` from background threads.
 
@@ -171,9 +174,17 @@ class ThreadBackend(Backend):
             if not stored or p.durable.wait_open(end - time.monotonic()) is None:
                 return True
             try:  # memory is empty: is anything left in the outbox that we may take?
-                claimed = p.relay.refill(queue.gen)
+                claimed = p.relay.refill(queue.gen)  # (writes what is owed first)
             except OutboxError:
-                return True
+                # Unreachable: what is in it waits for whoever reaches it first; but a row
+                # whose fate this process owes (delivered, not yet deleted) is ours to end.
+                if not p.durable.owes():
+                    return True
+                remaining = end - time.monotonic()
+                if remaining <= 0:
+                    return False
+                time.sleep(min(OWED_RETRY, remaining))
+                continue
             if claimed == 0:
                 with queue.lock:
                     if queue.count == 0 and not queue.overflow:

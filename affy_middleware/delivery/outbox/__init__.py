@@ -24,6 +24,7 @@ __all__ = [
     "Outbox",
     "OutboxBusy",
     "OutboxError",
+    "OutboxUncertain",
     "STATES",
     "open_admin",
     "open_outbox",
@@ -46,6 +47,12 @@ class OutboxError(Exception):
 class OutboxBusy(OutboxError):
     """A write could not be done within the store's bound (another process holds the
     store, or this process's other threads are ahead in line)."""
+
+
+class OutboxUncertain(OutboxError):
+    """A write cut off after it was sent (our own deadline, a lost connection): the row
+    may or may not be there. Its event is kept in memory; once that is done with, the
+    row, if the store wrote it after all, is deleted (``GuardedOutbox.forget``)."""
 
 
 class Outbox(ABC):
@@ -140,7 +147,7 @@ def open_outbox(settings: Settings, *, lease: float = DEFAULT_LEASE) -> Outbox |
     if where.dialect == "postgresql":
         from .postgres.store import PostgresOutbox
 
-        return PostgresOutbox(where.location, lease=lease)
+        return PostgresOutbox(where.location, lease=lease, wait=settings.outbox_timeout)
     from .sqlite.store import SqliteOutbox
 
     return SqliteOutbox(where.location, lease=lease)

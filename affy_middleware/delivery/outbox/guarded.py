@@ -24,6 +24,7 @@ from . import (
     Outbox,
     OutboxBusy,
     OutboxError,
+    OutboxUncertain,
     open_outbox,
     outbox_location,
 )
@@ -62,6 +63,8 @@ class GuardedOutbox:
         # event and the store failed to delete (or bury) its row. Never sent again by this
         # process; written by ``settle`` once the store answers. Oldest first.
         self._owed: dict[str, Owed] = {}
+        #: Events whose write was cut off after it was sent: their row may exist.
+        self._uncertain: set[str] = set()
         self.outbox: Outbox | None = None
         #: Asks whoever opens the outbox in the background (the keeper) to try now.
         self.want_open: Callable[[], None] = lambda: None
@@ -112,6 +115,11 @@ class GuardedOutbox:
         except OutboxBusy as exc:  # past the bound: kept in memory, the request goes on
             self._counters.add("outbox_slow")
             self._log.warn("spool_slow", "the outbox %s is busy (%s)", self.location, exc)
+        except OutboxUncertain as exc:
+            with self._tried:
+                if len(self._uncertain) < MAX_OWED:  # past it: sent again later, same key
+                    self._uncertain.add(event.event_id)
+            self.failed("cannot write the outbox %s: %s", self.location, exc)
         except OutboxError as exc:
             self.failed("cannot write the outbox %s: %s", self.location, exc)
         return None
@@ -175,6 +183,22 @@ class GuardedOutbox:
         if self.outbox is not None:
             self._write(event_id, None)
 
+    def forget(self, event_id: str) -> None:
+        """An event kept in memory only is done with (delivered, or given up and told):
+        if its write was cut off after it was sent, the store may have written the row
+        anyway; delete it, now or (if the store fails) later, so nobody sends it again."""
+        with self._tried:
+            if event_id not in self._uncertain:
+                return
+            self._uncertain.discard(event_id)
+        if self.outbox is not None:
+            self._write(event_id, None)
+
+    def stored(self, event_id: str) -> None:
+        """The event's row is written now (``persist_late``): no longer uncertain."""
+        with self._tried:
+            self._uncertain.discard(event_id)
+
     def finish(self, event: Event, outcome: Outcome) -> None:
         """The event is done with: delivered rows go, refused or expired ones become dead
         letters with AFFY's answer, minus what it quoted of the visitor (email, name)."""
@@ -228,6 +252,11 @@ class GuardedOutbox:
                 self._owed.pop(event_id, None)
         with self._tried:
             return len(self._owed)
+
+    def owes(self) -> bool:
+        """Whether a row's fate (a delete, a dead letter) waits for the store to answer."""
+        with self._tried:
+            return bool(self._owed)
 
     def release(self, event_ids: Iterable[str]) -> None:
         if self.outbox is not None:

@@ -132,6 +132,7 @@ class Relay:
             if durable.put(item.event, claimed=True) is None:  # still failing: later
                 self._late = True
                 return
+            durable.stored(item.event.event_id)
             with queue.lock:
                 item.stored = True
             if n % 64 == 63 and self._queue.gen.stop.is_set():

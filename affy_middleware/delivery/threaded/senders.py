@@ -107,6 +107,8 @@ class SenderPool:
             if outcome.final:
                 if item.stored:
                     self._durable.finish(event, outcome)
+                else:  # in memory only: a write cut off may have left its row after all
+                    self._durable.forget(event.event_id)
                 return True, None
             if outcome.verdict is Verdict.RETRY:
                 return False, outcome.at

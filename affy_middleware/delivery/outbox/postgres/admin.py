@@ -7,6 +7,7 @@ from typing import Any
 
 from ..admin import DeadLetter, OutboxAdmin, OutboxStatus
 from .connection import PgConnection
+from .tables import create_tables
 
 __all__ = ["PostgresAdmin"]
 
@@ -28,7 +29,7 @@ class PostgresAdmin(OutboxAdmin):
         self._db.run(lambda conn: None)  # connect now: unreachable is said at once
 
     def init(self) -> None:
-        self._db.run(self._db.create_tables)
+        self._db.run(lambda conn: create_tables(self._db, conn))
 
     def status(self) -> OutboxStatus:
         def read(conn: Any) -> OutboxStatus:

@@ -12,6 +12,7 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 __all__ = [
     "BURY",
     "CLAIM",
+    "OWNED",
     "PG_SCHEMA",
     "PUT",
     "SCHEMES",
@@ -89,6 +90,12 @@ SELECT %(id)s, %(key)s, %(kind)s, %(record)s, %(created)s,
   FROM head
 ON CONFLICT (event_id) DO NOTHING
 RETURNING owner_token IS NOT NULL
+"""
+
+#: After a PUT that found its row there already: whether the row is leased to this handle.
+OWNED = """
+SELECT owner_token IS NOT DISTINCT FROM %(token)s AND lease_until >= now()
+  FROM affy_outbox WHERE event_id = %(id)s
 """
 
 #: Rows by state (pending, leased, dead) in one statement: one round trip per scrape.

@@ -8,7 +8,7 @@ wrote or relays them. Rows of a process that died on this host are claimable at 
 anyone's, once their lease expires.
 
 Failures never reach a request: every driver error becomes :class:`OutboxError`, with the
-URL's password taken out (``pg_connection.py``).
+URL's password taken out, and every wait bounded on our side (``connection.py``).
 """
 
 from __future__ import annotations
@@ -17,18 +17,21 @@ import os
 import threading
 import time
 import uuid
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 from ...._wire import Event
 from .. import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
 from ..batching import Batch
 from ..owners import host_identity, pid_alive
 from ..records import decode_record, stand_in
-from .connection import DEFAULT_WAIT, PgConnection
-from .schema import BURY, CLAIM, PUT, STATES
+from .connection import DEFAULT_WAIT, STATEMENT_TIMEOUT, PgConnection
+from .schema import BURY, CLAIM, OWNED, PUT, STATES
+from .tables import ensure_tables
 
 __all__ = ["PostgresOutbox"]
+
+R = TypeVar("R")
 
 
 class PostgresOutbox(Outbox):
@@ -47,9 +50,10 @@ class PostgresOutbox(Outbox):
         *,
         lease: float = DEFAULT_LEASE,
         wait: float = DEFAULT_WAIT,
+        statement_timeout: float = STATEMENT_TIMEOUT,
         create: bool = True,
     ) -> None:
-        self._db = PgConnection(url, wait=wait)
+        self._db = PgConnection(url, wait=wait, statement_timeout=statement_timeout)
         #: The URL without its password: what messages and reprs show.
         self.location = self._db.location
         self.lease = lease
@@ -64,14 +68,18 @@ class PostgresOutbox(Outbox):
         self._lost: set[str] = set()
         self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
         self._ids_lock = threading.Lock()
-        self.run = self._db.run
         self._deletes: Batch[str] = Batch(self._delete_rows)
         self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
         if create:
-            self.run(self._db.ensure_tables)
+            self.run(lambda conn: ensure_tables(self._db, conn))
 
     def __repr__(self) -> str:
         return f"PostgresOutbox({self.location!r})"
+
+    def run(self, work: Callable[[Any], R]) -> R:
+        """``work(connection)`` off the request path: bounded by the statement timeout
+        (``put``, on the request path, is bounded by ``wait``)."""
+        return self._db.run(work, wait=self._db.background_wait)
 
     # -- writing ------------------------------------------------------------------------
 
@@ -93,11 +101,20 @@ class PostgresOutbox(Outbox):
             "token": self.token,
             "lease": self.lease,
         }
-        row = self.run(lambda conn: conn.execute(PUT, params).fetchone())
+        row = self._db.run(lambda conn: self._put(conn, params))
         mine = row is not None and bool(row[0])
         if mine:
             self._hold([event.event_id])
         return mine
+
+    @staticmethod
+    def _put(conn: Any, params: dict[str, Any]) -> Any:
+        row = conn.execute(PUT, params).fetchone()
+        if row is None:
+            # The row is there already: a write cut off by our own deadline (a frozen
+            # server) that the server ran when it woke, leased to this handle or not.
+            row = conn.execute(OWNED, params).fetchone()
+        return row
 
     def delete(self, event_id: str) -> None:
         """AFFY accepted the event: forget it (with the rows other sender threads are
