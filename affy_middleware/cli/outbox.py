@@ -29,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
     except AffyConfigError as exc:
         return report_failure(config_failure(exc), args.json)
     try:
-        admin = open_admin(settings)
+        admin = open_admin(settings, create=args.outbox_command == "init")
     except OutboxError as exc:
         fix = "set AFFY_OUTBOX_URL to the outbox your web processes use"
         return report_failure(Failure(f"cannot open the outbox: {exc}", fix), args.json)

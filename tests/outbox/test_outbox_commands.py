@@ -3,6 +3,7 @@ the SQLite file; the password never printed."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import time
 from pathlib import Path
@@ -77,6 +78,24 @@ def test_postgres_init_and_unreachable(pg_url: str) -> None:
         run = affy(*command, env={**down, "AFFY_CLIENT_ID": "1"}, timeout=30)
         assert run.code == 1 and "postgresql://app:***@127.0.0.1:9/x" in run.err, run.text
         no_password(run.text)
+
+
+def test_sqlite_init_creates_the_file_that_the_processes_then_use(tmp_path: Path) -> None:
+    path = tmp_path / "var" / "affy.sqlite"  # neither the file nor its folder exist yet
+    env = env_without_affy(AFFY_OUTBOX_URL=f"sqlite:///{path}")
+    status = affy("outbox", "status", env=env)
+    assert status.code == 1 and "outbox init" in status.err, status.text
+    init = affy("outbox", "init", env=env)
+    assert init.code == 0 and "tables ready" in init.out, init.text
+    assert affy("outbox", "init", env=env).code == 0  # again: nothing changes
+    status = affy("outbox", "status", "--json", env=env)
+    assert status.code == 0 and json.loads(status.out)["pending"] == 0, status.text
+    outbox = SqliteOutbox(str(path))  # the store the web processes open: same tables
+    try:
+        outbox.put(Event(kind="click", body={}), claimed=False)
+        assert outbox.count() == 1
+    finally:
+        outbox.close()
 
 
 def test_sqlite_status_dead_retry_purge(tmp_path: Path) -> None:

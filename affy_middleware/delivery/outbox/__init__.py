@@ -153,9 +153,10 @@ def open_outbox(settings: Settings, *, lease: float = DEFAULT_LEASE) -> Outbox |
     return SqliteOutbox(where.location, lease=lease)
 
 
-def open_admin(settings: Settings) -> OutboxAdmin:
-    """The admin handle on the settings' outbox (``affy outbox ...``). Raises OutboxError
-    when they name none or it cannot be opened."""
+def open_admin(settings: Settings, *, create: bool = False) -> OutboxAdmin:
+    """The admin handle on the settings' outbox (``affy outbox ...``; ``create``: a
+    SQLite file is made when missing, for ``init``). Raises OutboxError when they name
+    none or it cannot be opened."""
     from .address import address
 
     where = address(settings)
@@ -167,7 +168,7 @@ def open_admin(settings: Settings) -> OutboxAdmin:
         return PostgresAdmin(where.location)
     from .sqlite.admin import SqliteAdmin
 
-    return SqliteAdmin(where.location)
+    return SqliteAdmin(where.location, create=create)
 
 
 def outbox_location(settings: Settings) -> str | None:

@@ -16,6 +16,7 @@ from typing import Any
 
 from .. import OutboxError
 from ..admin import DeadLetter, OutboxAdmin, OutboxStatus, kind_of
+from . import schema
 
 __all__ = ["SqliteAdmin"]
 
@@ -31,10 +32,19 @@ _TIME_COLUMNS = ("buried_at", "dead_at", "failed_at")
 
 
 class SqliteAdmin(OutboxAdmin):
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, create: bool = False) -> None:
+        """``create`` (``affy outbox init``): make the file and its tables, as the first
+        event would; else a missing file is an error."""
         self.location = path
-        if not os.path.exists(path):
-            raise OutboxError(f"no outbox file at {path} (it is made by the first event)")
+        if create:
+            try:
+                schema.connect(path, 10_000).close()  # the store's own tables, WAL mode
+            except (OSError, sqlite3.Error) as exc:
+                raise OutboxError(f"cannot create {path}: {exc}") from None
+        elif not os.path.exists(path):
+            raise OutboxError(
+                f"no outbox file at {path} (made by the first event, or `affy outbox init`)"
+            )
         try:
             self._db = sqlite3.connect(path, timeout=10, isolation_level=None)
             self._db.execute("PRAGMA busy_timeout=10000")
