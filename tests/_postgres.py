@@ -81,6 +81,9 @@ class PostgresServer:
             "initdb", "-D", self.data, "-U", USER, "--pwfile", pwfile, "-A", "scram-sha-256",
             "-E", "UTF8", "--no-sync",
         )  # fmt: skip
+        self._start()
+
+    def _start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -c unix_socket_directories=''"
             " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
@@ -88,6 +91,16 @@ class PostgresServer:
         )
         log = os.path.join(self.root, "log")
         self._run("pg_ctl", "-D", self.data, "-o", options, "-l", log, "-w", "-t", "60", "start")
+
+    @contextlib.contextmanager
+    def stopped(self) -> Iterator[None]:
+        """The server shut down (``pg_ctl stop -m fast``: sessions ended, nothing
+        accepted) while the block runs, then started again on the same port and data."""
+        self._run("pg_ctl", "-D", self.data, "-m", "fast", "-w", "-t", "60", "stop")
+        try:
+            yield
+        finally:
+            self._start()
 
     def stop(self) -> None:
         with contextlib.suppress(subprocess.SubprocessError, OSError):

@@ -144,3 +144,33 @@ def test_max_connections_reached_is_said_naming_the_setting_and_nothing_hangs(
         for conn in others:
             conn.close()
     assert [float(e["lead_value"]) for e in sandbox.events("payment")] == [5.0]
+
+
+def test_a_server_stopped_then_started_loses_nothing_and_delivery_resumes_by_itself(
+    sandbox: SandboxServer, postgres_server: PostgresServer, pg_url: str
+) -> None:
+    """Stopped (not restarted) while AFFY is failing too: the events live in memory, and
+    once the server is back they go to the outbox and then to AFFY, with nothing done by
+    hand."""
+    settings = sandbox.settings(outbox_url=pg_url, outbox_timeout=BOUND)
+    backend = make_backend(settings, retry_policy=FAST)
+    events = [payment(str(n + 1), f"visit-{n % 5}") for n in range(30)]
+    try:
+        assert backend.submit(payment("100", "warm-up")) and backend.flush(10)
+        sandbox.set_faults(error_rate=1.0)  # AFFY answers 503: nothing can be delivered
+        with postgres_server.stopped():
+            took = [timed(lambda e=e: backend.submit(e)) for e in events]
+            assert all(error is None for _, error in took)
+            assert max(t for t, _ in took) < BOUND + SLACK + 1.5, took  # (OPEN_WAIT once)
+            stats = backend.stats()
+            assert stats["queued"] + stats["in_flight"] == len(events)  # all in memory
+            assert stats["dropped"] == 0 and stats["outbox_errors"] >= 1  # not stored
+        sandbox.clear_faults()
+        assert backend.flush(RECONNECT_INTERVAL + 30)
+    finally:
+        backend.close(5, final=True)
+    values = sorted(float(e["lead_value"]) for e in sandbox.events("payment"))
+    assert values == sorted([100.0] + [float(n + 1) for n in range(30)]), values
+    assert sandbox.duplicates() == 0
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM affy_outbox").fetchone() == (0,)
