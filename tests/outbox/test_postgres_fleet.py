@@ -5,9 +5,11 @@ turn, so no registration is refused and no payment recorded without its affiliat
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from affy_middleware.sandbox import SandboxServer
@@ -37,3 +39,34 @@ def test_clicks_backing_off_on_one_host_are_not_overtaken_by_the_other(
     assert result.unattributed == 0, result.summary()
     assert result.lost == {"click": 0, "registration": 0, "payment": 0}, result.summary()
     assert result.replayed == result.repeated_keys == 0, result.summary()
+
+
+def test_gunicorn_four_workers_through_three_database_restarts(
+    serve_shop: Any,
+    fleet: Any,
+    affy: httpx.Client,
+    sandbox: SandboxServer,
+    postgres_server: Any,
+    pg_url: str,
+) -> None:
+    """A few hundred requests while PostgreSQL restarts three times: every event gets to
+    AFFY once, nothing is left in the outbox, no registration is refused."""
+    host = serve_shop("gunicorn", 4, AFFY_OUTBOX_URL=pg_url)
+    journeys: list[Any] = []
+    for batch in range(3):
+        with ThreadPoolExecutor(1) as walker:
+            walking = walker.submit(fleet.walk_many, host.url, 70, start=70 * batch)
+            with postgres_server.stopped():  # while the batch walks: a restart
+                pass
+            journeys += walking.result(timeout=120)
+    answered = fleet.wait_for_answers(3 * len(journeys), timeout=60)
+    host.stop()  # SIGTERM: each worker releases or finishes what it holds
+    assert "cannot write the outbox" in host.output(), "no restart met a request"
+    result = fleet.outcome(journeys)
+    assert answered >= 3 * len(journeys), result.summary()
+    assert result.lost == {"click": 0, "registration": 0, "payment": 0}, result.summary()
+    assert result.refused_registrations == 0 and result.unattributed == 0, result.summary()
+    assert result.repeated_keys == 0, result.summary()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM affy_outbox").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM affy_outbox_dead").fetchone() == (0,)
