@@ -9,7 +9,6 @@ them into memory as it empties.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 
@@ -23,7 +22,6 @@ from .support.counters import with_gauges
 from .support.logs import logger
 from .threaded.process import ProcessDelivery
 from .threaded.queue import Item, estimate_size
-from .threaded.relay import Relay
 
 __all__ = ["ThreadBackend"]
 
@@ -67,6 +65,11 @@ class ThreadBackend(Backend):
 
         self._here: PerProcess[ProcessDelivery] = PerProcess(make)
 
+    def machinery(self) -> ProcessDelivery:
+        """This process's machinery (queue, relay, outbox handle, threads): the seam for
+        tests and benchmarks that drive one step by hand."""
+        return self._here.get()
+
     @property
     def state(self) -> State:
         """This process's lifecycle state (a forked child starts IDLE)."""
@@ -76,8 +79,7 @@ class ThreadBackend(Backend):
 
     def submit(self, event: Event) -> bool:
         try:
-            slot = self._here.slot  # the one pid check of the request path
-            p = slot.value if slot.pid == os.getpid() else self._here.renew()
+            p = self._here.get()
             if p.state is _CLOSED:
                 return False
             size = estimate_size(event)
@@ -85,30 +87,21 @@ class ThreadBackend(Backend):
                 accepted = p.relay.submit(event, size)
                 if not accepted:  # neither memory nor the outbox took it: a drop
                     p.attempt.gave_up(event, "queue_full")
-                gen = p.queue.gen
-                keeper = gen.keeper
-                if keeper is not None and not gen.stop.is_set() and not keeper.thread.is_alive():
+                if p.threads.keeper_ended():
                     p.start()  # it stopped for a shutdown that raced with it: restart
                 return accepted
             queue, settings = p.queue, self.settings
             with queue.lock:
-                if queue.count >= settings.queue_size or queue.bytes + size > settings.queue_bytes:
+                # An idle sender could not send during a pause: don't wake it for nothing
+                # on every submit (it looks again within IDLE_WAIT, or at a parked retry's
+                # time, and the sender ending the pause takes more).
+                wake = queue.idle > 0 and not p.attempt.paused_now  # (the pause read only then)
+                accepted = queue.offer(Item(event, size, False), wake=wake)
+                if accepted:
+                    p.counters.values["enqueued"] += 1  # (the counters share the lock)
+                    start = queue.first_sender()
+                else:
                     p.counters.finish_locked("dropped_queue_full", event.kind)
-                    accepted = start = False
-                else:  # MemoryQueue.push, spelled out (docs/benchmarks/delivery.md)
-                    queue.order.ready.append(Item(event, size, False))
-                    queue.count += 1
-                    queue.bytes += size
-                    p.counters.values["enqueued"] += 1
-                    # An idle sender could not send during a pause: don't wake it for
-                    # nothing on every submit (it looks again within IDLE_WAIT, or at a
-                    # parked retry's time, and the sender ending the pause takes more).
-                    if queue.idle and not p.attempt.paused_now:
-                        queue.work.notify()
-                    accepted = True
-                    start = queue.senders == 0
-                    if start:
-                        queue.senders = 1
             if accepted:
                 if start:
                     p.start_sender()
@@ -140,13 +133,13 @@ class ThreadBackend(Backend):
         p = self._here.get()
         if p.stored:
             p.start()  # the keeper, if it is not running yet
-            Relay.wake(p.queue.gen)
+            p.threads.wake_keeper()
 
     @property
     def threads(self) -> list[threading.Thread]:
         """This process's threads (senders, the lease keeper) started and not yet found
         ended by a shutdown."""
-        return self._here.get().queue.gen.threads
+        return self._here.get().threads.started
 
     # -- flush, close, stats -----------------------------------------------------------
 
@@ -169,12 +162,12 @@ class ThreadBackend(Backend):
                     if remaining <= 0:
                         return False
                     if queue.overflow:
-                        Relay.wake(queue.gen)
+                        p.threads.wake_keeper()
                     queue.done.wait(min(remaining, 0.25) if queue.overflow else remaining)
             if not stored or p.durable.wait_open(end - time.monotonic()) is None:
                 return True
             try:  # memory is empty: is anything left in the outbox that we may take?
-                claimed = p.relay.refill(queue.gen)  # (writes what is owed first)
+                claimed = p.relay.refill()  # (writes what is owed first)
             except OutboxError:
                 # Unreachable: what is in it waits for whoever reaches it first; but a row
                 # whose fate this process owes (delivered, not yet deleted) is ours to end.
@@ -214,7 +207,7 @@ class ThreadBackend(Backend):
         p = self._here.get()
         queue = p.queue
         with queue.lock:
-            queued, in_flight = queue.queued, queue.order.in_flight
+            queued, in_flight = queue.queued, queue.in_flight
         return with_gauges(
             p.counters.snapshot(),
             queued=queued,

@@ -59,10 +59,10 @@ def test_events_accepted_while_the_spool_was_locked_are_written_once_it_opens(
     assert b.stats()["spool_errors"] >= 1
     holder.execute("COMMIT")
     holder.close()
-    p = b._here.get()  # type: ignore[attr-defined]
-    durable, relay_, queue = p.durable, p.relay, p.queue
+    p = b.machinery()  # type: ignore[attr-defined]
+    durable, relay_ = p.durable, p.relay
     assert durable.wait_open(5) is not None  # the keeper opened it (asked for a try now)
-    relay_.refill(queue.gen)  # what the keeper's next round does: write what waited
+    relay_.refill()  # what the keeper's next round does: write what waited
     assert rows(path) == [event.event_id]
     send.opened.set()
     assert b.flush(5) and rows(path) == [] and [e.event_id for e in send.sent] == [event.event_id]

@@ -449,7 +449,7 @@ def test_warns_once_when_the_sender_thread_never_runs(
     from affy_middleware.delivery.threaded import process as pipeline
     from affy_middleware.delivery.threaded.senders import SenderPool
 
-    monkeypatch.setattr(SenderPool, "start", lambda self, gen: None)  # started, never runs
+    monkeypatch.setattr(SenderPool, "start", lambda self: None)  # started, never runs
     monkeypatch.setattr(pipeline, "STARVED_AFTER", 0.05)
     d = make(Recorder())
     d.submit(payment("a"))

@@ -3,9 +3,9 @@ counters, breaker and log throttles, and its lifecycle. A forked child makes its
 (``ThreadBackend`` finds it by pid); nothing in here is ever replaced while in use.
 
 Shutdown moves RUNNING -> STOPPING -> STOPPED under the queue's one lock: it sets the
-threads' ``stop``, joins them (bounded), takes out what no thread holds, and clears
-``stop`` again. A thread that outlives the join keeps its item and finishes it itself;
-every item is counted once, by whoever finishes it.
+threads' ``stop`` (``Threads``, in ``threads.py``), joins them (bounded), takes out what
+no thread holds, and clears ``stop`` again. A thread that outlives the join keeps its item
+and finishes it itself; every item is counted once, by whoever finishes it.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from ..support.logs import LogLimiter, log_fields, logger
 from .queue import MemoryQueue
 from .relay import Relay
 from .senders import SenderPool
+from .threads import Threads
 
 __all__ = ["ProcessDelivery", "STARVED_AFTER"]
 
@@ -43,12 +44,15 @@ class ProcessDelivery:
         # One lock for the queue and the counters: submit counts under the lock it holds.
         self.counters = Counters()
         self.queue = MemoryQueue(settings, self.counters.lock)
+        self.threads = Threads()
         self.attempt = Attempt(settings, policy, self.counters, self.log, send)
         self.durable = GuardedOutbox(settings, self.counters, self.log, lease)
         self.stored = self.durable.location is not None
-        self.relay = Relay(self.queue, self.durable, self.counters, self.start_sender)
+        self.relay = Relay(
+            self.queue, self.threads, self.durable, self.counters, self.start_sender
+        )
         self.pool = SenderPool(
-            self.queue, self.attempt, self.durable, self.counters, Relay.wake
+            self.queue, self.threads, self.attempt, self.durable, self.counters
         )
         self._starved_warned = False
 
@@ -58,9 +62,8 @@ class ProcessDelivery:
         with queue.lock:
             if self.state in _STARTABLE:
                 self.state = State.RUNNING
-            if not queue.started_at:
-                queue.started_at = time.monotonic()
-        self.pool.start(queue.gen)
+            queue.sender_starting()
+        self.pool.start()
 
     def start(self) -> None:
         """Start delivering now rather than at the first event: replays the outbox."""
@@ -68,9 +71,7 @@ class ProcessDelivery:
             return
         queue = self.queue
         with queue.lock:
-            keeper = queue.gen.keeper
-            if keeper is not None and not keeper.thread.is_alive():
-                queue.gen.keeper = None  # it saw a shutdown's stop: a new one may start
+            self.threads.forget_ended_keeper()  # it saw a shutdown's stop: a new one may start
         if self.stored:  # the keeper opens the outbox, off the request path
             with queue.lock:
                 if self.state in _STARTABLE:
@@ -82,7 +83,7 @@ class ProcessDelivery:
         a shutdown stopped the threads, or kept there by it)."""
         queue = self.queue
         with queue.lock:
-            start = queue.count > 0 and not queue.gen.stop.is_set() and queue.first_sender()
+            start = queue.count > 0 and not self.threads.stop.is_set() and queue.first_sender()
         if start:
             self.start_sender()
 
@@ -110,26 +111,20 @@ class ProcessDelivery:
         outbox-backed events are given back to the outbox at ``final`` (kept in memory
         for the next start otherwise), the others counted ``dropped_shutdown``. Returns
         how many were dropped and whether a thread is still running."""
-        queue = self.queue
-        gen = queue.gen
+        queue, threads = self.queue, self.threads
         with queue.lock:
             if self.state is not State.CLOSED:
                 self.state = State.STOPPING
-            gen.stop.set()
-            Relay.wake(gen)
-            queue.work.notify_all()
+            threads.stop.set()
+            threads.wake_keeper()
+            queue.wake_senders()
         self.attempt.wake()
-        for thread in list(gen.threads):
-            thread.join(max(0.0, end - time.monotonic()))
+        threads.join(end)
         with queue.lock:
             left = queue.sweep(keep_stored=not final)
-            for thread in [t for t in gen.threads if not t.is_alive()]:
-                gen.threads.remove(thread)
-            alive = bool(gen.threads)
-            if gen.keeper is not None and not gen.keeper.thread.is_alive():
-                gen.keeper = None
+            alive = threads.reap()
             if not final:  # a later submit starts again; threads still running go on
-                gen.stop.clear()
+                threads.stop.clear()
                 self.state = State.RUNNING if queue.senders else State.STOPPED
         if not alive:
             self.attempt.reset()
@@ -142,7 +137,7 @@ class ProcessDelivery:
                         self.counters.finish_locked("dropped_shutdown", item.event.kind)
             logger.warning(
                 "affy_middleware: %d event(s) not delivered at shutdown (AFFY unreachable "
-                "within %.1f s); set AFFY_SPOOL_PATH to keep them for the next start",
+                "within %.1f s); set AFFY_OUTBOX_URL to keep them for the next start",
                 lost,
                 limit,
                 extra=log_fields(reason="shutdown"),

@@ -2,21 +2,22 @@
 
 Bounded by count and by an estimate of bytes. Everything here runs under ``lock`` (one
 per process, never replaced: threads may wait on its conditions); the threads themselves
-live in ``senders.py``. Nothing is ever reset while threads run: ``count`` and
-``senders`` go down only when their own item or thread ends, so they never go negative,
-and shutdown takes out only what no thread holds (:meth:`MemoryQueue.sweep`).
+live in ``senders.py`` and ``threads.py``. The queue keeps its own numbers: other modules
+call its methods and never set its attributes. Nothing is ever reset while threads run:
+``count`` and ``senders`` go down only when their own item or thread ends, so they never
+go negative, and shutdown takes out only what no thread holds (:meth:`MemoryQueue.sweep`).
 """
 
 from __future__ import annotations
 
 import threading
+import time
 
 from ..._settings import Settings
 from ..._wire import Event
-from ..outbox.keeper import LeaseKeeper
 from .ordering import VisitOrder
 
-__all__ = ["Generation", "Item", "MemoryQueue", "estimate_size"]
+__all__ = ["Item", "MemoryQueue", "estimate_size"]
 
 #: Per-event overhead in the byte estimate: the Event, its dict, its id and timestamps,
 #: the queue entry (measured: 10 000 queued clicks take ~9 MB of RSS).
@@ -36,29 +37,22 @@ def estimate_size(event: Event) -> int:
 
 
 class Item:
-    """An event in memory: its size estimate, whether its outbox row is ours, its tries."""
+    """An event in memory: its size estimate, whether its outbox row is ours, its tries,
+    and whether AFFY gave its final answer (``stored`` and ``answered`` change under the
+    queue's lock: a late write of its row and its delivery may cross)."""
 
-    __slots__ = ("event", "size", "stored", "attempts")
+    __slots__ = ("event", "size", "stored", "attempts", "answered")
 
     def __init__(self, event: Event, size: int, stored: bool) -> None:
         self.event = event
         self.size = size
         self.stored = stored
         self.attempts = 0
+        self.answered = False
 
 
 def _order_key(item: Item) -> str | None:
     return item.event.order_key
-
-
-class Generation:
-    """What the threads of one process share (one per process: a shutdown sets ``stop``
-    and clears it again once the threads it stopped were joined or given up on)."""
-
-    def __init__(self) -> None:
-        self.stop = threading.Event()
-        self.threads: list[threading.Thread] = []
-        self.keeper: LeaseKeeper | None = None
 
 
 class MemoryQueue:
@@ -75,7 +69,6 @@ class MemoryQueue:
         self.senders = 0  # sender threads started and not ended
         self.idle = 0  # of which waiting for work
         self.overflow = False  # newer events wait in the outbox, not in memory
-        self.gen = Generation()
         #: When the first sender thread was started, and whether any sender ever looked
         #: for work: a server that never lets threads run (uWSGI without threads, on some
         #: builds) shows as a sender started long ago that never ran.
@@ -112,6 +105,40 @@ class MemoryQueue:
         settings = self._settings
         return self.count < settings.queue_size and self.bytes + size <= settings.queue_bytes
 
+    def offer(self, item: Item, *, wake: bool = True) -> bool:
+        """Queue and count an item if memory has room; whether it had. The request path
+        without an outbox (so never ``overflow``): one call under the lock. ``wake`` False
+        leaves idle senders be (they could not send during a pause; they look again within
+        ``IDLE_WAIT``, or at a parked retry's time)."""
+        size = item.size
+        settings = self._settings
+        if self.count >= settings.queue_size or self.bytes + size > settings.queue_bytes:
+            return False
+        self.order.ready.append(item)  # (VisitOrder.push, spelled out: the request path)
+        self.count += 1
+        self.bytes += size
+        if wake and self.idle:
+            self.work.notify()
+        return True
+
+    def reserve(self, size: int) -> bool:
+        """Count a place for an event of ``size`` before its (slower) outbox write, if
+        memory has room and no newer events wait in the outbox (``overflow``); whether it
+        did. The place is then filled (:meth:`push` ``counted``) or given back
+        (:meth:`release`)."""
+        if self.overflow or not self.has_room(size):
+            return False
+        self.count += 1
+        self.bytes += size
+        return True
+
+    def release(self, size: int) -> None:
+        """Give back a place :meth:`reserve` counted and no item filled."""
+        self.count -= 1
+        self.bytes -= size
+        if self.count == 0:
+            self.done.notify_all()
+
     def push(self, item: Item, *, counted: bool = False) -> None:
         """Queue an item (``counted``: its place was reserved already)."""
         self.order.push(item)
@@ -121,6 +148,11 @@ class MemoryQueue:
         if self.idle:
             self.work.notify()
 
+    def set_overflow(self, overflow: bool) -> None:
+        """Whether newer events wait in the outbox only (memory takes none until it is
+        clear again: the keeper brings them in, oldest first)."""
+        self.overflow = overflow
+
     def first_sender(self) -> bool:
         """Whether a sender must be started (counted now) for what was just queued."""
         if self.senders == 0:
@@ -128,20 +160,34 @@ class MemoryQueue:
             return True
         return False
 
-    def take(self, gen: Generation) -> tuple[Item | None, int]:
+    def sender_starting(self) -> None:
+        """A sender thread (counted already) is about to start: remember when the first
+        one did, for :attr:`started_at`."""
+        if not self.started_at:
+            self.started_at = time.monotonic()
+
+    def sender_ended(self) -> None:
+        """A sender thread counted in ``senders`` ended (or could not be started)."""
+        self.senders -= 1
+
+    def take(self, stop: threading.Event) -> tuple[Item | None, int]:
         """The next event whose visit has nothing in flight (waiting for one), and how
-        many sender threads to add (counted already). None when ``gen`` stops."""
+        many sender threads to add (counted already: more waiting than idle threads, or a
+        spare). None once ``stop`` is set."""
         self.ran = True
         while True:
             order = self.order  # (a shutdown's sweep may have replaced it meanwhile)
-            if gen.stop.is_set():
+            if stop.is_set():
                 return None, 0
             item = order.take()
             if item is not None:
                 # More waiting than idle threads: grow the pool, up to max_in_flight.
-                grow = min(
-                    len(order.ready) - self.idle, self._settings.max_in_flight - self.senders
-                )
+                most = self._settings.max_in_flight
+                grow = min(len(order.ready) - self.idle, most - self.senders)
+                if grow <= 0 and self.idle == 0:
+                    # No sender left waiting: keep a spare (up to max_in_flight), so that
+                    # events submitted while this one is slow or stuck get a thread at once.
+                    grow = int(self.senders < most)
                 if grow > 0:
                     self.senders += grow
                 return item, max(grow, 0)
@@ -151,7 +197,12 @@ class MemoryQueue:
             finally:
                 self.idle -= 1
 
-    def finish(self, item: Item, gen: Generation) -> Item | None:
+    def park(self, item: Item, at: float) -> None:
+        """Set an item in flight aside until ``at`` (a sender takes it again then)."""
+        self.order.park(item, at)
+        self.work.notify()  # an idle sender may have to wake earlier now
+
+    def finish(self, item: Item) -> Item | None:
         """Account for a finished item; the next event of its visit, if any, which the
         same thread sends next (keeping the visit's order). While stopping, that thread
         finds ``stop`` set and finishes it unsent (counted), as it would any other."""
@@ -161,6 +212,10 @@ class MemoryQueue:
         if self.count == 0:
             self.done.notify_all()
         return nxt
+
+    def wake_senders(self) -> None:
+        """Wake every idle sender (a shutdown: they find ``stop`` set)."""
+        self.work.notify_all()
 
     def refill_room(self) -> int:
         """How many events memory may take from the outbox."""
@@ -176,6 +231,15 @@ class MemoryQueue:
             heads = self.order.heads()
         return min((item.event.created_at for item in heads), default=None)
 
+    def unstored(self) -> list[Item]:
+        """The unfinished items whose outbox row is not written (in memory only)."""
+        order = self.order
+        return [item for item in order.waiting() + order.out() if not item.stored]
+
     @property
     def queued(self) -> int:
         return self.count - self.order.in_flight
+
+    @property
+    def in_flight(self) -> int:
+        return self.order.in_flight

@@ -8,7 +8,6 @@ order. Talks to the outbox through ``GuardedOutbox`` and the ``Outbox`` interfac
 
 from __future__ import annotations
 
-import functools
 import threading
 from collections.abc import Callable
 
@@ -17,23 +16,27 @@ from ..outbox import OutboxError
 from ..outbox.guarded import OPEN_WAIT, GuardedOutbox
 from ..outbox.keeper import LeaseKeeper
 from ..support.counters import Counters
-from .queue import Generation, Item, MemoryQueue, estimate_size
+from .queue import Item, MemoryQueue, estimate_size
+from .threads import Threads
 
 __all__ = ["Relay"]
 
 
 class Relay:
-    """Moves events between a ``MemoryQueue`` and the outbox; ``start_sender`` starts a
-    sender thread (counted already) when memory gets work while none runs."""
+    """Moves events between a ``MemoryQueue`` and the outbox, and starts the lease keeper
+    (one of ``threads``); ``start_sender`` starts a sender thread (counted already) when
+    memory gets work while none runs."""
 
     def __init__(
         self,
         queue: MemoryQueue,
+        threads: Threads,
         durable: GuardedOutbox,
         counters: Counters,
         start_sender: Callable[[], None],
     ) -> None:
         self._queue = queue
+        self._threads = threads
         self._durable = durable
         self._counters = counters
         self._start_sender = start_sender
@@ -52,13 +55,10 @@ class Relay:
         usable = durable.outbox is not None or durable.wait_open(OPEN_WAIT) is not None
         if not usable:
             durable.failed(
-                "the spool %s is not open yet; the event waits in memory", durable.location
+                "the outbox %s is not open yet; the event waits in memory", durable.location
             )
         with queue.lock:
-            room = not queue.overflow and queue.has_room(size)
-            if room:  # reserve the place before the (slower) write
-                queue.count += 1
-                queue.bytes += size
+            room = queue.reserve(size)  # the place, before the (slower) write
         leased = durable.put(event, claimed=room) if usable else None
         stored = leased is not None
         with queue.lock:
@@ -68,12 +68,9 @@ class Relay:
             elif room:  # stored behind an earlier row of its visit: claimed in its turn
                 # (by the keeper's rounds or flush(); not ``overflow``, which would send
                 # other visits' events through the outbox too)
-                queue.count -= 1
-                queue.bytes -= size
-                if queue.count == 0:
-                    queue.done.notify_all()
+                queue.release(size)
             elif stored:
-                queue.overflow = True
+                queue.set_overflow(True)
             start = (room or stored) and queue.first_sender()
         if room or stored:
             self._counters.add("enqueued")
@@ -82,72 +79,68 @@ class Relay:
         if start:
             self._start_sender()
         if stored and not leased:
-            self.wake(queue.gen)
+            self._threads.wake_keeper()
         return room or stored
 
     def start_keeper(self) -> None:
-        """Start this generation's lease keeper, once: it opens the outbox, replays it
-        and keeps our leases."""
-        queue, durable = self._queue, self._durable
-        gen = queue.gen
-        if gen.keeper is not None or durable.location is None:
+        """Start the process's lease keeper, unless one runs: it opens the outbox, replays
+        it and keeps our leases (a shutdown stops it; the next start makes another)."""
+        queue, durable, threads = self._queue, self._durable, self._threads
+        if threads.keeper is not None or durable.location is None:
             return
         with queue.lock:
-            if gen.keeper is not None:
+            if threads.keeper is not None:
                 return
-            refill = functools.partial(self.refill, gen)
-            keeper = gen.keeper = LeaseKeeper(durable.open, refill, self._keeper_failed, gen.stop)
+            keeper = LeaseKeeper(durable.open, self.refill, self._keeper_failed, threads.stop)
+            threads.keeper = keeper
         try:
             keeper.thread.start()
         except RuntimeError:  # interpreter shutting down
-            gen.keeper = None
+            threads.keeper = None
             return
-        gen.threads.append(keeper.thread)
+        threads.add(keeper.thread)
 
     def _want_open(self) -> None:
         """A request waits for the outbox: have the keeper try to open it now."""
         self.start_keeper()
-        self.wake(self._queue.gen)
+        self._threads.wake_keeper()
 
     def _keeper_failed(self, exc: OutboxError) -> None:
-        self._durable.failed("spool maintenance failed: %s", exc)
-
-    @staticmethod
-    def wake(gen: Generation) -> None:
-        """Have the keeper look at the outbox now (memory has room again)."""
-        if gen.keeper is not None:
-            gen.keeper.wake.set()
+        self._durable.failed("outbox maintenance failed: %s", exc)
 
     def persist_late(self) -> None:
         """Write the events held in memory only to the outbox (leased to us: we send
-        them). One that is delivered before its row is written may leave a row that is
-        sent again later, with the same key (AFFY dedupes)."""
+        them). One that AFFY answered while its row was being written has that row
+        deleted again: nobody sends it twice."""
         queue, durable = self._queue, self._durable
         if not self._late or durable.outbox is None:
             return
         with queue.lock:
             self._late = False
-            items = [i for i in queue.order.waiting() + queue.order.out() if not i.stored]
+            items = queue.unstored()
         for n, item in enumerate(items):
             if durable.put(item.event, claimed=True) is None:  # still failing: later
                 self._late = True
                 return
             durable.stored(item.event.event_id)
             with queue.lock:
-                item.stored = True
-            if n % 64 == 63 and self._queue.gen.stop.is_set():
+                answered = item.answered
+                item.stored = not answered
+            if answered:  # delivered (or refused) meanwhile: the row is not to be sent
+                durable.delete(item.event.event_id)
+            if n % 64 == 63 and self._threads.stop.is_set():
                 self._late = True
                 return
 
-    def refill(self, gen: Generation) -> int:
+    def refill(self) -> int:
         """Move claimable outbox rows into memory, as far as it has room; how many.
         Raises OutboxError."""
         try:
-            return self._refill(gen)
+            return self._refill()
         finally:  # outside every lock: the app's on_error may call back into us
             self._durable.tell_given_up()
 
-    def _refill(self, gen: Generation) -> int:
+    def _refill(self) -> int:
         outbox, queue = self._durable.outbox, self._queue
         if outbox is None:
             return 0
@@ -159,18 +152,13 @@ class Relay:
                 return 0
             events = self._durable.claim(room)
             with queue.lock:
-                current = gen is queue.gen
-                if current:
-                    for event in events:
-                        queue.push(Item(event, estimate_size(event), True))
-                    if overflow and len(events) < room:
-                        queue.overflow = False
-                    elif len(events) == room:  # maybe more: claim again once half empty
-                        queue.overflow = True
-                    start = bool(events) and queue.first_sender()
-            if not current:  # shut down meanwhile: for the next process (or start)
-                outbox.release(e.event_id for e in events)
-                return 0
+                for event in events:
+                    queue.push(Item(event, estimate_size(event), True))
+                if overflow and len(events) < room:
+                    queue.set_overflow(False)
+                elif len(events) == room:  # maybe more: claim again once half empty
+                    queue.set_overflow(True)
+                start = bool(events) and queue.first_sender()
             if start:
                 self._start_sender()
             return len(events)
