@@ -28,6 +28,7 @@ from .lifecycle import when_set_up
 from .off import OffBackend
 from .outbox import DEFAULT_LEASE, outbox_location
 from .sending.breaker import RetryPolicy
+from .support import fork
 from .support.timings import TIMINGS
 from .thread import ThreadBackend
 
@@ -108,12 +109,15 @@ def prepare(settings: Settings | None = None) -> None:
     """Set-up time (a middleware, ``flush()``, ``stats()``): with an outbox, make the
     backend of ``settings`` (default: the settings of work outside a request) now, so
     that it opens the outbox off the request path and takes over rows left by dead
-    processes at once, without waiting for an event. Never raises."""
+    processes at once, without waiting for an event. Not in a uWSGI master about to fork
+    its workers (``fork.in_forking_master``): threads talking to the database there would
+    be cut mid-call by the fork, and the workers open their own anyway. Never raises."""
     try:
         set_up()
         if settings is None:
             settings = default_settings()
-        if settings.active and outbox_location(settings) is not None:
+        stored = settings.active and outbox_location(settings) is not None
+        if stored and not fork.in_forking_master():
             backend_for(settings)
     except Exception:  # e.g. a malformed environment: the entry points report that
         return

@@ -70,3 +70,36 @@ def test_gunicorn_four_workers_through_three_database_restarts(
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM affy_outbox").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM affy_outbox_dead").fetchone() == (0,)
+
+
+@pytest.mark.parametrize(
+    ("server", "options"),
+    [
+        ("uvicorn", ()),
+        ("uwsgi", ("--enable-threads",)),
+        ("uwsgi", ("--enable-threads", "--lazy-apps")),
+    ],
+)
+def test_uvicorn_and_uwsgi_workers_on_the_postgresql_outbox(
+    serve_shop: Any,
+    fleet: Any,
+    affy: httpx.Client,
+    sandbox: SandboxServer,
+    pg_url: str,
+    server: str,
+    options: tuple[str, ...],
+) -> None:
+    """The fleet tests above run gunicorn; the same journeys under two uvicorn workers
+    (the ASGI shop) and two uWSGI workers (forked from the master after the app loaded,
+    or loading it each): every event once, in order, the outbox empty after SIGTERM."""
+    host = serve_shop(server, 2, *options, AFFY_OUTBOX_URL=pg_url)
+    journeys = fleet.walk_many(host.url, 30)
+    answered = fleet.wait_for_answers(3 * len(journeys), timeout=30)
+    host.stop()
+    result = fleet.outcome(journeys)
+    assert answered >= 3 * len(journeys), result.summary()
+    assert result.lost == {"click": 0, "registration": 0, "payment": 0}, result.summary()
+    assert result.refused_registrations == 0 and result.unattributed == 0, result.summary()
+    assert result.repeated_keys == 0, result.summary()
+    with psycopg.connect(pg_url) as conn:
+        assert conn.execute("SELECT count(*) FROM affy_outbox").fetchone() == (0,)

@@ -26,6 +26,7 @@ __all__ = [
     "OutboxError",
     "OutboxUncertain",
     "STATES",
+    "load_store",
     "open_admin",
     "open_outbox",
     "outbox_location",
@@ -135,6 +136,23 @@ class Outbox(ABC):
 
 # The stores' packages are imported where one is opened: a process with no outbox, or
 # with SQLite, never imports psycopg's side (and the stores import this interface).
+
+
+def load_store(settings: Settings) -> None:
+    """Import the settings' store (and its driver) now, on the calling thread. A handle
+    is then opened by a background thread; an import in progress there when the process
+    forks (uWSGI's master, gunicorn ``--preload``) would leave its module lock held for
+    ever in every child. Raises nothing: opening reports what is missing."""
+    from .address import address
+
+    where = address(settings)
+    try:
+        if where is not None and where.dialect == "postgresql":
+            from .postgres import store  # noqa: F401  (psycopg with it)
+        elif where is not None:
+            from .sqlite import store as _sqlite  # noqa: F401
+    except ImportError:
+        return
 
 
 def open_outbox(settings: Settings, *, lease: float = DEFAULT_LEASE) -> Outbox | None:

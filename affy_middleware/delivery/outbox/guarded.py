@@ -25,6 +25,7 @@ from . import (
     OutboxBusy,
     OutboxError,
     OutboxUncertain,
+    load_store,
     open_outbox,
     outbox_location,
 )
@@ -53,6 +54,8 @@ class GuardedOutbox:
         self._lease = lease
         #: Where the outbox is (for messages), or None when there is none.
         self.location = outbox_location(settings)
+        if self.location is not None:
+            load_store(settings)  # here, not in the thread that opens it (forks)
         self._lock = threading.Lock()  # one opening at a time; not the queue's lock
         self._tried = threading.Condition(threading.Lock())
         self._attempts = 0

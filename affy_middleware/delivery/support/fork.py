@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
 __all__ = [
     "FORK_WAIT",
     "HttpFence",
+    "in_forking_master",
     "inherit",
     "register_hooks",
 ]
@@ -33,6 +35,19 @@ FORK_WAIT = 1.0
 #: Objects inherited from a parent process: never closed in the child (their sockets and
 #: SQLite locks belong to the parent), only kept alive.
 _inherited: list[object] = []
+
+
+def in_forking_master() -> bool:
+    """Whether this is a uWSGI master that loaded the app and will fork its workers in C
+    (preforking, the default): its own threads would be cut mid-call by the fork,
+    holding libpq's, OpenSSL's or an import's locks in every worker."""
+    uwsgi = sys.modules.get("uwsgi")
+    if uwsgi is None:
+        return False
+    try:
+        return int(uwsgi.worker_id()) == 0 and not uwsgi.opt.get("lazy-apps")
+    except Exception:  # not the real uwsgi module, or an older one
+        return False
 
 
 def inherit(*things: object) -> None:
