@@ -146,8 +146,8 @@ def assert_same(through: Outcome, full: Outcome) -> None:
         assert type(visit) is type(want_visit)
         assert visit == want_visit
         assert repr(visit) == repr(want_visit)
-    assert cookies == want_cookies
-    assert events == want_events
+    assert cookies == want_cookies, (cookies, want_cookies)
+    assert events == want_events, (events, want_events)
 
 
 # -- WSGI -----------------------------------------------------------------------------------

@@ -189,11 +189,13 @@ def flush(timeout: float | None = None) -> bool:
 
 
 def shutdown(timeout: float | None = None) -> None:
-    """Flush (bounded by ``timeout`` in all), then stop the delivery threads."""
+    """Flush (bounded by ``timeout`` in all), then stop the delivery threads and give the
+    outbox rows not finished back to the other processes (the process is stopping; a
+    server may end it without exit handlers). A later event starts delivery again."""
     budget = timeout if timeout is not None else lifecycle.longest_flush(backends)
     end = time.monotonic() + max(0.0, budget)
     for backend in _backends():
-        backend.close(max(0.0, end - time.monotonic()))
+        backend.close(max(0.0, end - time.monotonic()), handover=True)
 
 
 def stats() -> Mapping[str, int]:

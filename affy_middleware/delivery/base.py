@@ -66,8 +66,12 @@ class Backend(ABC):
         """Wait until everything accepted was delivered (or dropped); True if it was."""
         return True
 
-    def close(self, timeout: float | None = None, *, final: bool = False) -> None:  # noqa: B027 (optional: a no-op by default)
-        """Flush for up to ``timeout`` seconds, then stop (``final``: for good)."""
+    def close(  # noqa: B027 (optional: a no-op by default)
+        self, timeout: float | None = None, *, final: bool = False, handover: bool = False
+    ) -> None:
+        """Flush for up to ``timeout`` seconds, then stop (``final``: for good). With
+        ``handover`` (or ``final``), outbox rows not finished are given back to the other
+        processes at once rather than kept for this one's next start."""
 
     @abstractmethod
     def stats(self) -> dict[str, int]:

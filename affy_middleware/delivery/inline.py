@@ -105,7 +105,9 @@ class InlineBackend(Backend):
         )
         return False
 
-    def close(self, timeout: float | None = None, *, final: bool = False) -> None:
+    def close(
+        self, timeout: float | None = None, *, final: bool = False, handover: bool = False
+    ) -> None:
         here = self._here.get()
         attempt = here.attempt
         if final:

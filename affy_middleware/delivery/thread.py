@@ -184,11 +184,15 @@ class ThreadBackend(Backend):
                         return True
             p.resume()
 
-    def close(self, timeout: float | None = None, *, final: bool = False) -> None:
+    def close(
+        self, timeout: float | None = None, *, final: bool = False, handover: bool = False
+    ) -> None:
         """Flush for up to ``timeout`` seconds, then stop the threads (bounded). Events
-        still queued are kept in the outbox for the next process, else counted as
-        ``dropped_shutdown``. A later ``submit`` starts again (unless ``final``).
-        Safe from any thread, at any time, while other threads submit and flush."""
+        still queued are kept in the outbox (given back to the other processes at once
+        with ``final`` or ``handover``, else kept for this one's next start), the others
+        counted as ``dropped_shutdown``. A later ``submit`` starts again (unless
+        ``final``). Safe from any thread, at any time, while other threads submit and
+        flush."""
         p = self._here.get()
         if final:
             with p.queue.lock:
@@ -197,8 +201,9 @@ class ThreadBackend(Backend):
         end = time.monotonic() + limit
         # Keep a little of the budget for the threads to stop and hand back their events.
         self.flush(limit - min(0.2, limit / 5))
-        _, alive = p.stop(limit, end, final=final)
-        if final:  # what this process did not finish, another sends at once
+        give_back = final or handover
+        _, alive = p.stop(limit, end, final=final, give_back=give_back)
+        if give_back:  # what this process did not finish, another sends at once
             p.durable.close()
         if final and not alive:
             p.attempt.transport.close()

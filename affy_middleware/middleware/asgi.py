@@ -92,7 +92,7 @@ class AffyASGIMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             if scope["type"] == "lifespan" and self.flush_on_shutdown:
-                return await run_lifespan(self.app, scope, receive, send, self.flush)
+                return await run_lifespan(self.app, scope, receive, send, self.shutdown)
             return await self.app(scope, receive, send)
         pipeline = self._pipeline
         if pipeline is None or SCOPE_KEY in scope:
@@ -124,6 +124,25 @@ class AffyASGIMiddleware:
         end = time.monotonic() + limit
         own = delivery.backend_for(self.settings).flush(limit)
         return delivery.flush(max(0.0, end - time.monotonic())) and own
+
+    async def shutdown(self, timeout: float | None = None) -> bool:
+        """At lifespan shutdown: :meth:`flush`, then stop the delivery threads, give the
+        outbox rows not finished back to other processes and count (and say) what is
+        lost, all within ``timeout`` (default ``flush_timeout``). A server's worker may
+        exit without running exit handlers (uvicorn's ``--workers`` do): this is its exit.
+        A later event starts delivery again. Never raises."""
+        limit = self.settings.flush_timeout if timeout is None else timeout
+        try:
+            return await asyncio.to_thread(self._shutdown_all, limit)
+        except Exception:
+            log_failure("shutting delivery down")
+            return False
+
+    def _shutdown_all(self, limit: float) -> bool:
+        end = time.monotonic() + limit
+        flushed = self._flush_all(limit)
+        delivery.shutdown(max(0.0, end - time.monotonic()))
+        return flushed
 
 
 def _in_event_loop() -> bool:

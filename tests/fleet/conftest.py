@@ -358,6 +358,7 @@ class MisbehavingAFFY:
     """A broken AFFY or proxy on 127.0.0.1: ``answer`` says how to answer each call.
 
     ``"ok"`` (201, a tiny JSON), ``"redirect"`` (302), ``"unauthorized"`` (401),
+    ``"silent"`` (reads the call and answers nothing),
     ``"trickle"`` (200 headers, then one body byte every half second), ``"huge"`` (200 with a
     64 MB body). ``until`` switches to ``"ok"`` at that ``time.monotonic()``. It records
     the Idempotency-Key of every call answered ``ok`` and the bytes of body it wrote.
@@ -424,6 +425,9 @@ class MisbehavingAFFY:
                     self._stream(200, 64, pause=0.5)
                 elif mode == "huge":
                     self._stream(200, 64 * 1024 * 1024, pause=0.0)
+                elif mode == "silent":
+                    affy.stopping.wait(MISBEHAVE_FOR)  # the caller's own bound ends it
+                    self.close_connection = True
 
             def _send(self, status: int, data: bytes) -> None:
                 self.send_response(status)

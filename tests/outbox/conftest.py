@@ -59,3 +59,4 @@ def _fleet_fixtures() -> Any:
 
 _fleet = _fleet_fixtures()
 serve_shop, fleet, affy = _fleet.serve_shop, _fleet.fleet, _fleet.affy
+broken_affy = _fleet.broken_affy

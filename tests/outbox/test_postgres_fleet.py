@@ -5,13 +5,16 @@ turn, so no registration is refused and no payment recorded without its affiliat
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 import psycopg
 import pytest
+from _delivery import FAST
 
+from affy_middleware.delivery import make_backend
 from affy_middleware.sandbox import SandboxServer
 
 pytestmark = pytest.mark.process
@@ -66,7 +69,8 @@ def test_gunicorn_four_workers_through_three_database_restarts(
     assert answered >= 3 * len(journeys), result.summary()
     assert result.lost == {"click": 0, "registration": 0, "payment": 0}, result.summary()
     assert result.refused_registrations == 0 and result.unattributed == 0, result.summary()
-    assert result.repeated_keys == 0, result.summary()
+    twice = [r for r in affy.get("/_sandbox/requests").json()["requests"] if r["duplicate"]]
+    assert result.repeated_keys == 0, (result.summary(), twice, host.output()[-4000:])
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM affy_outbox").fetchone() == (0,)
         assert conn.execute("SELECT count(*) FROM affy_outbox_dead").fetchone() == (0,)
@@ -103,3 +107,39 @@ def test_uvicorn_and_uwsgi_workers_on_the_postgresql_outbox(
     assert result.repeated_keys == 0, result.summary()
     with psycopg.connect(pg_url) as conn:
         assert conn.execute("SELECT count(*) FROM affy_outbox").fetchone() == (0,)
+
+
+@pytest.mark.parametrize("server", ["gunicorn", "uvicorn"])
+def test_sigterm_while_affy_answers_nothing_exits_in_time_and_releases_the_rows(
+    serve_shop: Any,
+    fleet: Any,
+    broken_affy: Any,
+    sandbox: SandboxServer,
+    pg_url: str,
+    server: str,
+) -> None:
+    """AFFY takes the calls and answers nothing. SIGTERM: each worker exits within its
+    flush bound (AFFY_FLUSH_TIMEOUT) and gives its unfinished rows back at once, so
+    another process sends them without waiting for their leases to run out."""
+    broken_affy.misbehave("silent")
+    host = serve_shop(
+        server, 2, AFFY_OUTBOX_URL=pg_url, AFFY_API_URL=broken_affy.url, AFFY_FLUSH_TIMEOUT="2"
+    )
+    landed = fleet.land_many(host.url, 12)
+    started = time.monotonic()
+    host.stop(timeout=30)
+    took = time.monotonic() - started
+    assert host.proc.returncode is not None and took < 2 + 4, took  # the bound, + a worker's exit
+    with psycopg.connect(pg_url) as conn:
+        rows = conn.execute(
+            "SELECT count(*), count(*) FILTER (WHERE owner_token IS NOT NULL"
+            " AND lease_until >= now()) FROM affy_outbox"
+        ).fetchone()
+    assert rows == (len(landed), 0), rows  # every click kept, none still leased
+    relay = make_backend(sandbox.settings(outbox_url=pg_url), retry_policy=FAST)
+    try:
+        assert relay.flush(20)  # another process: sends them now, not after the leases
+    finally:
+        relay.close(5, final=True)
+    clicks = {e["click_id"] for e in sandbox.events("click")}
+    assert {j.click_id for j in landed} <= clicks

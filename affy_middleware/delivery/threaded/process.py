@@ -106,11 +106,15 @@ class ProcessDelivery:
             extra=log_fields(reason="thread_starved"),
         )
 
-    def stop(self, limit: float, end: float, *, final: bool) -> tuple[int, bool]:
+    def stop(
+        self, limit: float, end: float, *, final: bool, give_back: bool | None = None
+    ) -> tuple[int, bool]:
         """Stop the threads (bounded by ``end``) and take out what no thread holds:
-        outbox-backed events are given back to the outbox at ``final`` (kept in memory
-        for the next start otherwise), the others counted ``dropped_shutdown``. Returns
-        how many were dropped and whether a thread is still running."""
+        outbox-backed events are given back to the outbox with ``give_back`` (default:
+        ``final``; kept in memory for the next start otherwise), the others counted
+        ``dropped_shutdown``. Returns how many were dropped and whether a thread is still
+        running."""
+        give_back = final if give_back is None else give_back
         queue, threads = self.queue, self.threads
         with queue.lock:
             if self.state is not State.CLOSED:
@@ -121,7 +125,7 @@ class ProcessDelivery:
         self.attempt.wake()
         threads.join(end)
         with queue.lock:
-            left = queue.sweep(keep_stored=not final)
+            left = queue.sweep(keep_stored=not give_back)
             alive = threads.reap()
             if not final:  # a later submit starts again; threads still running go on
                 threads.stop.clear()
