@@ -51,13 +51,14 @@ from affy_middleware.django import AffyMiddleware  # noqa: E402
 from affy_middleware.django.request import DjangoRequest  # noqa: E402
 
 
-def normal(header: str) -> tuple[str, str, frozenset[tuple[str, str]]]:
+def normal(header: str) -> tuple[str, str, tuple[tuple[str, str], ...]]:
     """A ``Set-Cookie`` value without the order of its attributes or their case (Django's
-    morsels write them in their own order)."""
+    morsels write them in their own order): its attributes sorted (a set's own order, and
+    so its ``str``, depends on how it was built)."""
     pair, *attributes = header.split("; ")
     name, _, value = pair.partition("=")
     parts = (attribute.partition("=") for attribute in attributes)
-    return name, value, frozenset((key.lower(), text) for key, _, text in parts)
+    return name, value, tuple(sorted((key.lower(), text) for key, _, text in parts))
 
 
 def normalised(outcome: Outcome) -> Outcome:
