@@ -24,9 +24,10 @@ from affy_middleware.delivery.outbox.postgres.connection import RECONNECT_INTERV
 from affy_middleware.delivery.outbox.postgres.store import PostgresOutbox
 from affy_middleware.sandbox import SandboxServer
 
-BOUND = 0.5
-#: What a call may take beyond its bound: the watchdog's wake-up and the error's way back.
-SLACK = 0.5
+BOUND = 1.0
+#: What a call may take beyond its bound: the watchdog's wake-up and the error's way back
+#: (generous: a loaded 2-core machine).
+SLACK = 1.0
 
 
 def payment(amount: str, visit: str) -> Event:
@@ -55,7 +56,7 @@ def test_a_write_to_a_frozen_server_is_cut_at_the_bound_then_fails_fast(
             assert isinstance(error, OutboxError) and "AFFY_OUTBOX_TIMEOUT" in str(error)
             assert took < BOUND + SLACK, took
             took, error = timed(lambda: outbox.put(payment("2", "v2"), claimed=True))
-            assert isinstance(error, OutboxError) and took < 0.1, took  # fails fast
+            assert isinstance(error, OutboxError) and took < BOUND / 2, took  # fails fast
         deadline = time.monotonic() + RECONNECT_INTERVAL + 10
         while True:  # bounded: the fail-fast window, then a reconnect
             try:

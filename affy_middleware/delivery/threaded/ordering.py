@@ -105,6 +105,10 @@ class VisitOrder(Generic[T]):
             items.extend(backlog)
         return items
 
+    def is_out(self, item: T) -> bool:
+        """Whether ``item`` is handed out (a sender has it)."""
+        return id(item) in self._out
+
     def out(self) -> list[T]:
         return list(self._out.values())
 

@@ -231,6 +231,10 @@ class MemoryQueue:
             heads = self.order.heads()
         return min((item.event.created_at for item in heads), default=None)
 
+    def sending(self, item: Item) -> bool:
+        """Whether a sender has ``item`` now (under ``lock``)."""
+        return self.order.is_out(item)
+
     def unstored(self) -> list[Item]:
         """The unfinished items whose outbox row is not written (in memory only)."""
         order = self.order

@@ -110,8 +110,10 @@ class Relay:
 
     def persist_late(self) -> None:
         """Write the events held in memory only to the outbox (leased to us: we send
-        them). One that AFFY answered while its row was being written has that row
-        deleted again: nobody sends it twice."""
+        them). A row that is not ours after all (its visit has an earlier row another
+        process holds) hands the event over to the outbox's order, unless a sender has it
+        now; a row whose event AFFY answered, or a sender has, while the row was being
+        written and is not ours, is deleted again: nobody sends an event twice."""
         queue, durable = self._queue, self._durable
         if not self._late or durable.outbox is None:
             return
@@ -119,14 +121,15 @@ class Relay:
             self._late = False
             items = queue.unstored()
         for n, item in enumerate(items):
-            if durable.put(item.event, claimed=True) is None:  # still failing: later
+            leased = durable.put(item.event, claimed=True)
+            if leased is None:  # still failing: later
                 self._late = True
                 return
             durable.stored(item.event.event_id)
             with queue.lock:
-                answered = item.answered
-                item.stored = not answered
-            if answered:  # delivered (or refused) meanwhile: the row is not to be sent
+                keep = not item.answered and (leased or not queue.sending(item))
+                item.stored = keep
+            if not keep:  # AFFY answered it, or is being sent it now: the row must go
                 durable.delete(item.event.event_id)
             if n % 64 == 63 and self._threads.stop.is_set():
                 self._late = True
