@@ -95,6 +95,18 @@ def test_a_rollback_takes_the_row_with_it(run: Run, sandbox: SandboxServer) -> N
     assert payments(sandbox, session) == []
 
 
+@pytest.mark.parametrize("step", ["savepoint", "outer-rollback"])
+def test_a_savepoint_or_its_block_rolled_back_takes_the_row_with_it(
+    run: Run, sandbox: SandboxServer, step: str
+) -> None:
+    session = ("s" if step == "savepoint" else "o") * 22
+    seen = run(step, session, "8")
+    assert seen["accepted"] is True and seen["in_savepoint"] == 1
+    assert seen["inside"] == (0 if step == "savepoint" else 1)
+    assert seen["after_transaction"] == 0 and seen["delivered"] is True
+    assert payments(sandbox, session) == []
+
+
 def test_a_crash_right_after_the_commit_loses_nothing(run: Run, sandbox: SandboxServer) -> None:
     # With the on-commit hand-over the event would be in this process's memory only.
     session = "k" * 22

@@ -5,7 +5,9 @@ Steps: ``rollback`` (the block rolls back), ``commit`` (it commits, then the com
 flushes), ``crash`` (it commits, then the process ends at once: no flush, no shutdown),
 ``drain`` (no report: deliver what the outbox holds, as any relay would), ``broken``
 (the outbox table is dropped first: the row cannot be written in the transaction; the
-app's own write in the same transaction must still commit).
+app's own write in the same transaction must still commit), ``savepoint`` (reported in a
+savepoint that rolls back, inside a block that commits), ``outer-rollback`` (reported in
+a savepoint that commits, inside a block that rolls back).
 """
 
 from __future__ import annotations
@@ -56,7 +58,8 @@ def rows(session_id: str, *, outside: bool = False) -> int | None:
 
 class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("step", choices=["rollback", "commit", "crash", "drain", "broken"])
+        steps = ["rollback", "commit", "crash", "drain", "broken", "savepoint", "outer-rollback"]
+        parser.add_argument("step", choices=steps)
         parser.add_argument("session_id")
         parser.add_argument("amount", nargs="?", default="1")
 
@@ -75,6 +78,9 @@ class Command(BaseCommand):
             with connection.cursor() as cursor:
                 cursor.execute("DROP TABLE affy_outbox")
                 cursor.execute("CREATE TABLE IF NOT EXISTS signup (email TEXT)")
+        if step in ("savepoint", "outer-rollback"):
+            self.nested(step, session_id, options["amount"], seen)
+            return
         try:
             with transaction.atomic():
                 seen["accepted"] = affy_middleware.report_payment(
@@ -101,4 +107,28 @@ class Command(BaseCommand):
         seen["delivered"] = affy_middleware.flush(30)
         seen["after"] = rows(session_id)
         seen["stats"] = affy_middleware.stats()
+        self.stdout.write(json.dumps(seen))
+
+    def nested(self, step: str, session_id: str, amount: str, seen: dict[str, Any]) -> None:
+        """A savepoint inside the block: the row goes with whichever of them rolls back."""
+        try:
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():  # a savepoint
+                        seen["accepted"] = affy_middleware.report_payment(
+                            amount, session_id=session_id
+                        )
+                        seen["in_savepoint"] = rows(session_id)
+                        if step == "savepoint":
+                            raise Rollback
+                except Rollback:
+                    pass
+                seen["inside"] = rows(session_id)  # after the savepoint, in the block
+                if step == "outer-rollback":
+                    raise Rollback
+        except Rollback:
+            pass
+        seen["after_transaction"] = rows(session_id)
+        seen["delivered"] = affy_middleware.flush(30)
+        seen["after"] = rows(session_id)
         self.stdout.write(json.dumps(seen))
