@@ -31,6 +31,11 @@ if os.environ.get("DJPROJECT_PG_URL"):  # postgresql://user:password@host:port/n
         "HOST": _pg.hostname or "",
         "PORT": str(_pg.port or ""),
     }
+if os.environ.get("DJPROJECT_OTHER_DB"):  # a second database (a SQLite file)
+    DATABASES["other"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": os.environ["DJPROJECT_OTHER_DB"],
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.AutoField"
 
 _client_id = os.environ.get("DJPROJECT_AFFY_CLIENT_ID", "7")

@@ -107,6 +107,27 @@ def test_a_savepoint_or_its_block_rolled_back_takes_the_row_with_it(
     assert payments(sandbox, session) == []
 
 
+@pytest.mark.parametrize("step", ["other-commit", "other-rollback"])
+def test_a_block_on_another_database_decides_alone(
+    sandbox: SandboxServer, pg_url: str, tmp_path: Path, step: str
+) -> None:
+    """The outbox is the default database (PostgreSQL); the app's data and its block are
+    on ``other``: the event is sent when that block commits, never if it rolls back."""
+    run = runner(
+        sandbox,
+        DJPROJECT_PG_URL=pg_url,
+        DJPROJECT_AFFY_OUTBOX_URL=pg_url,
+        DJPROJECT_OTHER_DB=str(tmp_path / "other.db"),
+    )
+    session = ("m" if step == "other-commit" else "n") * 22
+    seen = run(step, session, "9")
+    assert seen["accepted"] is True and seen["stats_inside"] == 0  # held for the commit
+    assert seen["delivered"] is True and seen["after"] == 0
+    expected = [Decimal("9")] if step == "other-commit" else []
+    assert seen["stats_after"] == len(expected)
+    assert payments(sandbox, session) == expected
+
+
 def test_a_crash_right_after_the_commit_loses_nothing(run: Run, sandbox: SandboxServer) -> None:
     # With the on-commit hand-over the event would be in this process's memory only.
     session = "k" * 22

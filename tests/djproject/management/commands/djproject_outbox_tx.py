@@ -7,7 +7,9 @@ flushes), ``crash`` (it commits, then the process ends at once: no flush, no shu
 (the outbox table is dropped first: the row cannot be written in the transaction; the
 app's own write in the same transaction must still commit), ``savepoint`` (reported in a
 savepoint that rolls back, inside a block that commits), ``outer-rollback`` (reported in
-a savepoint that commits, inside a block that rolls back).
+a savepoint that commits, inside a block that rolls back), ``other-commit`` and
+``other-rollback`` (reported in a block on the database ``other``, not the outbox's:
+the event goes when that block commits, and not at all if it rolls back).
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import sys
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
-from django.db import DatabaseError, connection, transaction
+from django.db import DatabaseError, connection, connections, transaction
 
 import affy_middleware
 from affy_middleware import delivery
@@ -59,6 +61,7 @@ def rows(session_id: str, *, outside: bool = False) -> int | None:
 class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         steps = ["rollback", "commit", "crash", "drain", "broken", "savepoint", "outer-rollback"]
+        steps += ["other-commit", "other-rollback"]
         parser.add_argument("step", choices=steps)
         parser.add_argument("session_id")
         parser.add_argument("amount", nargs="?", default="1")
@@ -80,6 +83,9 @@ class Command(BaseCommand):
                 cursor.execute("CREATE TABLE IF NOT EXISTS signup (email TEXT)")
         if step in ("savepoint", "outer-rollback"):
             self.nested(step, session_id, options["amount"], seen)
+            return
+        if step in ("other-commit", "other-rollback"):
+            self.other(step, session_id, options["amount"], seen)
             return
         try:
             with transaction.atomic():
@@ -107,6 +113,24 @@ class Command(BaseCommand):
         seen["delivered"] = affy_middleware.flush(30)
         seen["after"] = rows(session_id)
         seen["stats"] = affy_middleware.stats()
+        self.stdout.write(json.dumps(seen))
+
+    def other(self, step: str, session_id: str, amount: str, seen: dict[str, Any]) -> None:
+        """The app's data on another database: the event is tied to that one's block."""
+        try:
+            with transaction.atomic(using="other"):
+                with connections["other"].cursor() as cursor:
+                    cursor.execute("CREATE TABLE IF NOT EXISTS signup (email TEXT)")
+                    cursor.execute("INSERT INTO signup (email) VALUES (%s)", ["o@x.org"])
+                seen["accepted"] = affy_middleware.report_payment(amount, session_id=session_id)
+                seen["stats_inside"] = affy_middleware.stats()["enqueued"]
+                if step == "other-rollback":
+                    raise Rollback
+        except Rollback:
+            pass
+        seen["stats_after"] = affy_middleware.stats()["enqueued"]
+        seen["delivered"] = affy_middleware.flush(30)
+        seen["after"] = rows(session_id)
         self.stdout.write(json.dumps(seen))
 
     def nested(self, step: str, session_id: str, amount: str, seen: dict[str, Any]) -> None:
