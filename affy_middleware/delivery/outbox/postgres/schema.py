@@ -1,4 +1,5 @@
-"""The PostgreSQL outbox's tables and statements, and its URL without the password.
+"""The PostgreSQL outbox's tables and every statement its store runs (one place for its
+SQL, as procrastinate keeps its queries), and its URL without the password.
 
 The tables are created on first use when missing; teams whose app user may not create
 tables run ``affy outbox init`` (or apply ``affy outbox init --sql``) once as an owner.
@@ -12,7 +13,13 @@ from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 __all__ = [
     "BURY",
     "CLAIM",
+    "COUNT",
+    "DELETE",
     "OWNED",
+    "OWNERS_HERE",
+    "RELEASE",
+    "RENEW",
+    "RENEW_ONE",
     "PG_SCHEMA",
     "PUT",
     "SCHEMES",
@@ -97,6 +104,35 @@ OWNED = """
 SELECT owner_token IS NOT DISTINCT FROM %(token)s AND lease_until >= now()
   FROM affy_outbox WHERE event_id = %(id)s
 """
+
+#: AFFY accepted these events: their rows go (one statement for concurrent deletes).
+DELETE = "DELETE FROM affy_outbox WHERE event_id = ANY(%s)"
+
+#: Rows given back (at shutdown, or an event handed over) for anyone to claim at once.
+RELEASE = (
+    "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL, owner_token = NULL,"
+    " lease_until = '-infinity' WHERE event_id = ANY(%s) AND owner_token = %s"
+)
+
+#: The leases of the rows a handle holds, extended; those still its own come back.
+RENEW = (
+    "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+    " WHERE owner_token = %s AND event_id = ANY(%s) RETURNING event_id"
+)
+
+#: One row's lease, extended if it is still this handle's (a late renewal's check).
+RENEW_ONE = (
+    "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
+    " WHERE event_id = %s AND owner_token = %s"
+)
+
+#: The processes of this host that hold live leases (those found dead lose theirs).
+OWNERS_HERE = (
+    "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = %s"
+    " AND owner_token <> %s AND lease_until >= now()"
+)
+
+COUNT = "SELECT count(*) FROM affy_outbox"
 
 #: Rows by state (pending, leased, dead) in one statement: one round trip per scrape.
 STATES = """

@@ -26,7 +26,19 @@ from ..batching import Batch
 from ..owners import host_identity, pid_alive
 from ..records import decode_record, stand_in
 from .connection import DEFAULT_WAIT, STATEMENT_TIMEOUT, PgConnection
-from .schema import BURY, CLAIM, OWNED, PUT, STATES
+from .schema import (
+    BURY,
+    CLAIM,
+    COUNT,
+    DELETE,
+    OWNED,
+    OWNERS_HERE,
+    PUT,
+    RELEASE,
+    RENEW,
+    RENEW_ONE,
+    STATES,
+)
 from .tables import ensure_tables
 
 __all__ = ["PostgresOutbox"]
@@ -123,7 +135,7 @@ class PostgresOutbox(Outbox):
 
     def _delete_rows(self, ids: list[str]) -> None:
         self.run(
-            lambda conn: conn.execute("DELETE FROM affy_outbox WHERE event_id = ANY(%s)", (ids,))
+            lambda conn: conn.execute(DELETE, (ids,))
         )
         self._forget(ids)
 
@@ -145,12 +157,7 @@ class PostgresOutbox(Outbox):
         ids = list(event_ids)
         if ids:
             self.run(
-                lambda conn: conn.execute(
-                    "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL,"
-                    " owner_token = NULL, lease_until = '-infinity'"
-                    " WHERE event_id = ANY(%s) AND owner_token = %s",
-                    (ids, self.token),
-                )
+                lambda conn: conn.execute(RELEASE, (ids, self.token))
             )
             self._forget(ids)
 
@@ -183,11 +190,7 @@ class PostgresOutbox(Outbox):
         renewed = self.run(
             lambda conn: {
                 event_id
-                for (event_id,) in conn.execute(
-                    "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
-                    " WHERE owner_token = %s AND event_id = ANY(%s) RETURNING event_id",
-                    (self.lease, self.token, held),
-                )
+                for (event_id,) in conn.execute(RENEW, (self.lease, self.token, held))
             }
         )
         with self._ids_lock:
@@ -206,11 +209,7 @@ class PostgresOutbox(Outbox):
         try:  # our renewal ran late (a frozen process): is the row still ours?
             held: bool = self.run(
                 lambda conn: (
-                    conn.execute(
-                        "UPDATE affy_outbox SET lease_until = now() + make_interval(secs => %s)"
-                        " WHERE event_id = %s AND owner_token = %s",
-                        (self.lease, event_id, self.token),
-                    ).rowcount
+                    conn.execute(RENEW_ONE, (self.lease, event_id, self.token)).rowcount
                     == 1
                 )
             )
@@ -246,11 +245,7 @@ class PostgresOutbox(Outbox):
             return taken
 
     def _claim(self, conn: Any, limit: int) -> list[tuple[int, str, bytes, str, str | None, float]]:
-        pids = conn.execute(
-            "SELECT DISTINCT owner_pid FROM affy_outbox WHERE owner_host = %s"
-            " AND owner_token <> %s AND lease_until >= now()",
-            (self.host, self.token),
-        ).fetchall()
+        pids = conn.execute(OWNERS_HERE, (self.host, self.token)).fetchall()
         dead = [p for (p,) in pids if isinstance(p, int) and p != self.pid and not pid_alive(p)]
         params = {
             "host": self.host,
@@ -267,7 +262,7 @@ class PostgresOutbox(Outbox):
     def count(self) -> int:
         """Rows in the outbox, whoever holds them."""
         n: int = self.run(
-            lambda conn: conn.execute("SELECT count(*) FROM affy_outbox").fetchone()[0]
+            lambda conn: conn.execute(COUNT).fetchone()[0]
         )
         return n
 
