@@ -3,6 +3,7 @@
     .venv/bin/python bench/bench_outbox.py                  # everything (~3 minutes)
     .venv/bin/python bench/bench_outbox.py enqueue relays lean cpu backlog
     AFFY_BENCH_BACKLOG=20000 bench/bench_outbox.py backlog  # a smaller backlog
+    AFFY_BENCH_OUTAGE=1000000 bench/bench_outbox.py outage  # a web process through an outage
     AFFY_BENCH_PG_URL=postgresql://... bench/bench_outbox.py  # an existing server
 
 Without ``AFFY_BENCH_PG_URL`` a throwaway PostgreSQL is started from Debian's binaries
@@ -273,12 +274,54 @@ def bench_backlog(sb: Sandbox, url: str) -> None:
     )
 
 
+def self_rss_mb() -> float:
+    return peak_rss_mb(os.getpid())
+
+
+def bench_outage(sb: Sandbox, url: str) -> None:
+    """A web process keeps reporting while AFFY is down: each event written to the
+    PostgreSQL outbox on submit, memory bounded by AFFY_QUEUE_SIZE however long the
+    outage, every row kept; then AFFY comes back and the same process drains it."""
+    events = int(os.environ.get("AFFY_BENCH_OUTAGE", "100000"))
+    queue_size = 10_000
+    print(f"\n## outage: {events} events submitted while AFFY answers 503, then drained")
+    fresh(url)
+    sb.reset()
+    sb.faults(error_rate=1.0)
+    backend = make_backend(sb.settings(outbox_url=url, queue_size=queue_size))
+    before = self_rss_mb()
+    started = time.monotonic()
+    refused = sum(not backend.submit(click(30_000_000 + i)) for i in range(events))
+    submitted = time.monotonic() - started
+    outbox = PostgresOutbox(url)
+    kept = outbox.count()
+    peak = self_rss_mb()
+    sb.faults()  # AFFY is back
+    drain_start = time.monotonic()
+    drained = backend.flush(3600)
+    drain = time.monotonic() - drain_start
+    delivered = sb.stats().get("events", 0)
+    left = outbox.count()
+    outbox.close()
+    backend.close(10, final=True)
+    print(
+        f"submit: {events} in {submitted:.0f} s ({submitted / events * 1e6:.0f} µs each),"
+        f" {refused} refused; rows kept {kept} of {events}; peak RSS {peak:.0f} MB"
+        f" (+{peak - before:.0f} MB; memory queue bound {queue_size} events)"
+    )
+    print(
+        f"drain: {delivered} delivered in {drain:.0f} s = {delivered / max(drain, 1e-9):.0f}/s,"
+        f" flush {'done' if drained else 'timed out'}, {left} rows left"
+    )
+
+
 SECTIONS = {
     "enqueue": bench_enqueue,
     "relays": bench_relays,
     "lean": bench_lean,
     "cpu": bench_cpu,
     "backlog": bench_backlog,
+    "outage": bench_outage,
 }
 
 

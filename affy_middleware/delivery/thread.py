@@ -26,6 +26,7 @@ from .threaded.queue import Item, estimate_size
 __all__ = ["ThreadBackend"]
 
 _CLOSED = State.CLOSED
+_STOPPED = State.STOPPED
 
 
 #: Seconds between two tries, in ``flush``, to write what this process owes the outbox.
@@ -82,6 +83,8 @@ class ThreadBackend(Backend):
             p = self._here.get()
             if p.state is _CLOSED:
                 return False
+            if p.state is _STOPPED:  # (after a hand-over: the stop is lifted)
+                p.restart()
             size = estimate_size(event)
             if p.stored:
                 accepted = p.relay.submit(event, size)

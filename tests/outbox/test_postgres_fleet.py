@@ -135,7 +135,7 @@ def test_sigterm_while_affy_answers_nothing_exits_in_time_and_releases_the_rows(
             "SELECT count(*), count(*) FILTER (WHERE owner_token IS NOT NULL"
             " AND lease_until >= now()) FROM affy_outbox"
         ).fetchone()
-    assert rows == (len(landed), 0), rows  # every click kept, none still leased
+    assert rows == (len(landed), 0), (rows, host.output()[-3000:])  # all kept, none leased
     relay = make_backend(sandbox.settings(outbox_url=pg_url), retry_policy=FAST)
     try:
         assert relay.flush(20)  # another process: sends them now, not after the leases

@@ -65,10 +65,19 @@ class ProcessDelivery:
             queue.sender_starting()
         self.pool.start()
 
+    def restart(self) -> None:
+        """After a hand-over (``stop(give_back=True)``), the process goes on: a new event,
+        a flush. Lift the stop the hand-over left set, so that threads may run again."""
+        with self.queue.lock:
+            if self.state is State.STOPPED and self.threads.stop.is_set():
+                self.threads.stop.clear()
+                self.state = State.IDLE
+
     def start(self) -> None:
         """Start delivering now rather than at the first event: replays the outbox."""
         if self.state is State.CLOSED:
             return
+        self.restart()
         queue = self.queue
         with queue.lock:
             self.threads.forget_ended_keeper()  # it saw a shutdown's stop: a new one may start
@@ -81,6 +90,7 @@ class ProcessDelivery:
     def resume(self) -> None:
         """Start a sender if events wait in memory and none runs (events queued while
         a shutdown stopped the threads, or kept there by it)."""
+        self.restart()
         queue = self.queue
         with queue.lock:
             start = queue.count > 0 and not self.threads.stop.is_set() and queue.first_sender()
@@ -127,7 +137,11 @@ class ProcessDelivery:
         with queue.lock:
             left = queue.sweep(keep_stored=not give_back)
             alive = threads.reap()
-            if not final:  # a later submit starts again; threads still running go on
+            if give_back and not final:
+                # Handed over: threads still running must not claim rows again (the
+                # keeper would take back what was just given); ``restart`` lifts it.
+                self.state = State.STOPPED
+            elif not final:  # a later submit starts again; threads still running go on
                 threads.stop.clear()
                 self.state = State.RUNNING if queue.senders else State.STOPPED
         if not alive:
