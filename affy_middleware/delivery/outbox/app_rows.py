@@ -18,6 +18,8 @@ import os
 from ..._wire import Event
 from . import OutboxError
 from .address import Address, Dialect, address
+from .postgres import schema as pg_schema
+from .sqlite import schema as sqlite_schema
 
 __all__ = ["IDENTITY_SQL", "Address", "address", "insert", "same_sqlite_file", "server_identity"]
 
@@ -36,16 +38,8 @@ def insert(dialect: Dialect, event: Event) -> tuple[str, tuple[object, ...]]:
     event id) is left alone."""
     record, key = event.to_record(), event.order_key
     if dialect == "postgresql":
-        return (
-            "INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at)"
-            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING",
-            (event.event_id, key, event.kind, record, event.created_at),
-        )
-    return (
-        "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at, order_key)"
-        " VALUES (%s, %s, %s, %s)",
-        (event.event_id, record, event.created_at, key),
-    )
+        return pg_schema.APP_INSERT, (event.event_id, key, event.kind, record, event.created_at)
+    return sqlite_schema.APP_INSERT, (event.event_id, record, event.created_at, key)
 
 
 def server_identity(url: str, *, wait: float = 2.0) -> tuple[object, ...]:

@@ -117,7 +117,7 @@ class GuardedOutbox:
             return outbox.put(event, claimed=claimed)
         except OutboxBusy as exc:  # past the bound: kept in memory, the request goes on
             self._counters.add("outbox_slow")
-            self._log.warn("spool_slow", "the outbox %s is busy (%s)", self.location, exc)
+            self._log.warn("outbox_slow", "the outbox %s is busy (%s)", self.location, exc)
         except OutboxUncertain as exc:
             with self._tried:
                 if len(self._uncertain) < MAX_OWED:  # past it: sent again later, same key
@@ -293,4 +293,4 @@ class GuardedOutbox:
     def failed(self, message: str, *args: object) -> None:
         """Count an outbox error and say so (rate-limited)."""
         self._counters.add("spool_errors")
-        self._log.warn("spool", message, *args)
+        self._log.warn("outbox", message, *args)

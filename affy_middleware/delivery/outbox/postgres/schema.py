@@ -11,6 +11,7 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 __all__ = [
+    "APP_INSERT",
     "BURY",
     "CLAIM",
     "COUNT",
@@ -133,6 +134,13 @@ OWNERS_HERE = (
 )
 
 COUNT = "SELECT count(*) FROM affy_outbox"
+
+#: A row nobody holds, written by the app through its own connection (``app_rows.py``);
+#: ``format`` placeholders, as Django's cursors take.
+APP_INSERT = (
+    "INSERT INTO affy_outbox (event_id, order_key, kind, record, created_at)"
+    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT (event_id) DO NOTHING"
+)
 
 #: Rows by state (pending, leased, dead) in one statement: one round trip per scrape.
 STATES = """

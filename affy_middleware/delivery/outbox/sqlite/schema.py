@@ -17,7 +17,7 @@ from typing import ParamSpec, TypeVar
 
 from .. import OutboxBusy, OutboxError
 
-__all__ = ["connect", "create_tables", "wrapped"]
+__all__ = ["APP_INSERT", "connect", "create_tables", "wrapped"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -70,6 +70,14 @@ SELECT owner_token, MIN(owner_host), MIN(owner_pid), 0 FROM affy_outbox
 WHERE owner_token IS NOT NULL AND owner_host IS NOT NULL AND owner_pid IS NOT NULL
 GROUP BY owner_token
 """
+
+
+#: A row nobody holds, written by the app through its own connection (``app_rows.py``);
+#: ``format`` placeholders, as Django's cursors take (they turn them into ``?``).
+APP_INSERT = (
+    "INSERT OR IGNORE INTO affy_outbox (event_id, record, created_at, order_key)"
+    " VALUES (%s, %s, %s, %s)"
+)
 
 
 def _up_to_date(db: sqlite3.Connection) -> bool:
