@@ -19,11 +19,14 @@ __all__ = [
     "reset_current_visit",
     "call_with",
     "acall_with",
+    "visit_now",
 ]
 
 T = TypeVar("T")
 
 _current: contextvars.ContextVar[Visit | None] = contextvars.ContextVar("affy_visit", default=None)
+#: ``current_visit()`` without a Python frame, for the adapters' pass-through (read only).
+visit_now: Callable[[], Visit | None] = _current.get
 
 
 def current_visit() -> Visit | None:

@@ -88,20 +88,6 @@ class LazyVisit(Visit):
     __slots__ = ("_cookie",)
     _cookie: str
 
-    @classmethod
-    def of(
-        cls, cookie: str, click_id: str | None, method: str, settings: Settings, native: Any
-    ) -> LazyVisit:
-        """A visit with only these set: not ``Visit``'s ``__init__``, which would set every
-        field to its default (``dataclasses.replace`` still uses that one)."""
-        visit = object.__new__(cls)
-        visit._cookie = cookie
-        visit.click_id = click_id
-        visit.method = method
-        visit.settings = settings
-        visit.native = native
-        return visit
-
     def _cookie_named(self, name: str) -> str | None:
         return _cookie_value(self._cookie, name + "=")
 

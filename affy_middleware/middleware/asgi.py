@@ -13,12 +13,12 @@ from .._errors import AffyConfigError
 from .._logging import log_failure
 from .._resolution import resolve
 from .._settings import Settings
-from ..attribution.context import acall_with
+from ..attribution.context import acall_with, visit_now
 from ..attribution.decide import ConsentHook
 from ..attribution.request import ASGIRequest
 from ..attribution.visit import Visit
 from .lifespan import Refusal, run_lifespan
-from .pipeline import VISIT_KEY, Pipeline, asgi_cookie
+from .pipeline import NOTHING, VISIT_KEY, Pipeline, asgi_cookie
 from .types import ASGIApp, Message, Receive, Scope, Send
 
 __all__ = ["AffyASGIMiddleware", "SCOPE_KEY", "STATE_KEY", "visit_of", "ASGIApp"]
@@ -101,6 +101,12 @@ class AffyASGIMiddleware:
         method = scope.get("method") or "GET"
         query = scope.get("query_string") or b""
         decision = pipeline.decide(scope, method, query, asgi_cookie(scope), ASGIRequest)
+        if decision is NOTHING and visit_now() is None:
+            # No visit, no cookie, no click, none current: the app as it is, without two
+            # coroutines around it (0.3 µs of a 1.1 µs pass-through, docs/benchmarks.md).
+            scope[SCOPE_KEY] = None
+            _set_state(scope, None)
+            return await self.app(scope, receive, send)
         visit = await pipeline.aenter(scope, decision)
         _set_state(scope, visit)
         cookies = decision[1]

@@ -53,11 +53,12 @@ class Pipeline:
         self.needles = (settings.click_cookie + "=", settings.session_cookie + "=")
 
     def decide(
-        self, native: Any, method: str, query: Any, cookie: str | None, view: ViewFactory
+        self, native: Any, method: str | None, query: Any, cookie: str | None, view: ViewFactory
     ) -> Outcome:
         """What :meth:`Attribution.decide` says of this request (:data:`NOTHING` for no
         visit), making a request view only for a possible landing or a click cookie to
-        re-issue. ``query``: the raw query (str or bytes, empty when none). Never raises:
+        re-issue. ``query``: the raw query (str or bytes, empty when none); ``method``: None
+        for GET. Never raises:
         a failure is logged and the request carries no visit."""
         try:
             attribution = self.attribution
@@ -68,7 +69,7 @@ class Pipeline:
             if cookie and (click in cookie or session in cookie):
                 # No landing: the cookies decide, read without a request view, unless a
                 # click cookie may need re-issuing (then decide() reads the headers).
-                found = attribution.returning(method, cookie, native)
+                found = attribution.returning(method or "GET", cookie, native)
                 if found is REISSUE:
                     decision = attribution.decide(view(native, query, cookie))
                     return NOTHING if decision is None else decision

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 from .._resolution import resolve
 from .._settings import Settings
-from ..attribution.context import call_with
+from ..attribution.context import call_with, visit_now
 from ..attribution.decide import ConsentHook
 from ..attribution.request import WSGIRequest
-from .pipeline import VISIT_KEY, Pipeline
+from .pipeline import NOTHING, VISIT_KEY, Pipeline
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -64,13 +64,23 @@ class AffyMiddleware:
             # Wrapped twice: the outer middleware already tracked this request.
             return self.app(environ, start_response)
         get = environ.get
-        decision = pipeline.decide(
-            environ,
-            get("REQUEST_METHOD") or "GET",
-            get("QUERY_STRING") or "",
-            get("HTTP_COOKIE"),
-            WSGIRequest,
-        )
+        query = get("QUERY_STRING") or ""
+        cookie = get("HTTP_COOKIE")
+        click, session = pipeline.needles
+        if not query and not (
+            type(cookie) is str and (click in cookie or session in cookie)
+        ):
+            # Nothing to decide (decide's own first test, made here to skip two calls:
+            # 0.15 µs of a 0.4 µs pass-through, docs/benchmarks.md). A cookie that is
+            # not a str (an odd server) carries no visit either.
+            environ[VISIT_KEY] = None
+            if visit_now() is None:
+                return self.app(environ, start_response)
+            return call_with(None, self.app, environ, start_response)
+        decision = pipeline.decide(environ, get("REQUEST_METHOD"), query, cookie, WSGIRequest)
+        if decision is NOTHING:  # no visit, no cookie to set, no click
+            environ[VISIT_KEY] = None
+            return call_with(None, self.app, environ, start_response)
         visit = pipeline.enter(environ, decision)
         cookies = decision[1]
         if cookies:
