@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import psycopg
 import pytest
@@ -269,3 +270,32 @@ def test_every_statement_is_bounded_in_time(pg_url: str, handles: list[PostgresO
     with pytest.raises(OutboxError, match="statement timeout"):
         a.run(lambda conn: conn.execute("SELECT pg_sleep(5)"))
     assert a.count() == 0
+
+
+def test_a_claim_cut_off_after_the_server_ran_it_holds_no_visit_back(
+    pg_url: str, handles: list[PostgresOutbox], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The connection drops after the server leased the rows, before their ids came
+    back: the handle never learns of them. They must not wait for their lease to run out
+    (their visits' later rows would wait as long): the next claim gives them back first."""
+    from affy_middleware.delivery.outbox import OutboxUncertain
+
+    a, b = handle(handles, pg_url), handle(handles, pg_url)
+    held = event("mine", 0)
+    a.put(held, claimed=True)  # a row a holds and sends itself: never given back
+    rows = [event(f"v{i}", i) for i in range(3)]
+    for row in rows:
+        b.put(row, claimed=False)
+    real = a._claim
+
+    def cut_off(conn: Any, limit: int) -> Any:
+        real(conn, limit)  # the server leases them to a ...
+        raise OutboxUncertain("the connection was lost")  # ... and a never hears of it
+
+    monkeypatch.setattr(a, "_claim", cut_off)
+    with pytest.raises(OutboxError):
+        a.claim(10)
+    assert b.claim(10) == []  # leased to a, by the server's clock
+    monkeypatch.setattr(a, "_claim", real)
+    assert sorted(ids(a.claim(10))) == sorted(ids(rows))  # given back, then claimed: no wait
+    assert a.holds(held.event_id)

@@ -62,11 +62,17 @@ def test_gunicorn_four_workers_through_three_database_restarts(
             with postgres_server.stopped():  # while the batch walks: a restart
                 pass
             journeys += walking.result(timeout=120)
-    answered = fleet.wait_for_answers(3 * len(journeys), timeout=60)
+    # Bounded past one lease (60 s): a row leased to a worker that lost track of it is
+    # claimable by then; seen once in CI (6 of 630 events late), cause not confirmed.
+    answered = fleet.wait_for_answers(3 * len(journeys), timeout=90)
+    with psycopg.connect(pg_url) as conn:
+        waiting = conn.execute(
+            "SELECT kind, owner_pid, lease_until > now() FROM affy_outbox ORDER BY seq"
+        ).fetchall()
     host.stop()  # SIGTERM: each worker releases or finishes what it holds
     assert "cannot write the outbox" in host.output(), "no restart met a request"
     result = fleet.outcome(journeys)
-    assert answered >= 3 * len(journeys), result.summary()
+    assert answered >= 3 * len(journeys), (result.summary(), waiting)
     assert result.lost == {"click": 0, "registration": 0, "payment": 0}, result.summary()
     assert result.refused_registrations == 0 and result.unattributed == 0, result.summary()
     twice = [r for r in affy.get("/_sandbox/requests").json()["requests"] if r["duplicate"]]

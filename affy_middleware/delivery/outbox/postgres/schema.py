@@ -19,6 +19,7 @@ __all__ = [
     "OWNED",
     "OWNERS_HERE",
     "RELEASE",
+    "RELEASE_UNKNOWN",
     "RENEW",
     "RENEW_ONE",
     "PG_SCHEMA",
@@ -113,6 +114,13 @@ DELETE = "DELETE FROM affy_outbox WHERE event_id = ANY(%s)"
 RELEASE = (
     "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL, owner_token = NULL,"
     " lease_until = '-infinity' WHERE event_id = ANY(%s) AND owner_token = %s"
+)
+
+#: Rows leased to a handle that it does not know of (a claim cut off after the server ran
+#: it), given back: they would hold their visits back until their lease ran out.
+RELEASE_UNKNOWN = (
+    "UPDATE affy_outbox SET owner_host = NULL, owner_pid = NULL, owner_token = NULL,"
+    " lease_until = '-infinity' WHERE owner_token = %s AND NOT (event_id = ANY(%s))"
 )
 
 #: The leases of the rows a handle holds, extended; those still its own come back.

@@ -21,7 +21,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ...._wire import Event
-from .. import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError
+from .. import DEFAULT_LEASE, MALFORMED, Outbox, OutboxError, OutboxUncertain
 from ..batching import Batch
 from ..owners import host_identity, pid_alive
 from ..records import decode_record, stand_in
@@ -35,6 +35,7 @@ from .schema import (
     OWNERS_HERE,
     PUT,
     RELEASE,
+    RELEASE_UNKNOWN,
     RENEW,
     RENEW_ONE,
     STATES,
@@ -79,6 +80,12 @@ class PostgresOutbox(Outbox):
         self._held: set[str] = set()
         self._lost: set[str] = set()
         self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
+        # Rows being written now, or whose write was cut off (they may be ours: the event
+        # is in memory): never released as orphans. And whether a claim was cut off after
+        # it was sent: it may have leased rows this handle never saw, which would hold
+        # their visits back until the lease ran out; the next claim releases them.
+        self._writing: set[str] = set()
+        self._orphans = False
         self._ids_lock = threading.Lock()
         self._deletes: Batch[str] = Batch(self._delete_rows)
         self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
@@ -113,7 +120,18 @@ class PostgresOutbox(Outbox):
             "token": self.token,
             "lease": self.lease,
         }
-        row = self._db.run(lambda conn: self._put(conn, params))
+        with self._ids_lock:
+            self._writing.add(event.event_id)
+        try:
+            row = self._db.run(lambda conn: self._put(conn, params))
+        except OutboxUncertain:
+            raise  # (left in _writing: its row may be ours, the event is in memory)
+        except BaseException:
+            with self._ids_lock:
+                self._writing.discard(event.event_id)
+            raise
+        with self._ids_lock:
+            self._writing.discard(event.event_id)
         mine = row is not None and bool(row[0])
         if mine:
             self._hold([event.event_id])
@@ -171,9 +189,11 @@ class PostgresOutbox(Outbox):
             self._held.update(ids)
 
     def _forget(self, ids: Iterable[str]) -> None:
+        ids = list(ids)
         with self._ids_lock:
             self._held.difference_update(ids)
             self._lost.difference_update(ids)
+            self._writing.difference_update(ids)
 
     # -- leases -------------------------------------------------------------------------
 
@@ -227,7 +247,13 @@ class PostgresOutbox(Outbox):
         oldest first. Rows that cannot be decoded are buried (reason ``malformed``)."""
         if limit <= 0:
             return []
-        rows = self.run(lambda conn: self._claim(conn, limit))
+        if self._orphans:
+            self._release_orphans()
+        try:
+            rows = self.run(lambda conn: self._claim(conn, limit))
+        except OutboxUncertain:
+            self._orphans = True
+            raise
         events = []
         for _, event_id, record, kind, key, created in sorted(rows):
             try:
@@ -238,6 +264,14 @@ class PostgresOutbox(Outbox):
                         self._malformed.append(stand_in(event_id, kind, key, created, None))
         self._hold(e.event_id for e in events)
         return events
+
+    def _release_orphans(self) -> None:
+        """Give back the rows leased to this handle that it does not know of (a claim cut
+        off after the server ran it); raises OutboxError (tried again next claim)."""
+        with self._ids_lock:
+            known = list(self._held | self._lost | self._writing)
+        self.run(lambda conn: conn.execute(RELEASE_UNKNOWN, (self.token, known)))
+        self._orphans = False
 
     def take_malformed(self) -> list[Event]:
         with self._ids_lock:
