@@ -26,6 +26,7 @@ from ..batching import Batch
 from ..owners import host_identity, pid_alive
 from ..records import decode_record, stand_in
 from .connection import DEFAULT_WAIT, STATEMENT_TIMEOUT, PgConnection
+from .holdings import Holdings
 from .schema import (
     BURY,
     CLAIM,
@@ -73,20 +74,13 @@ class PostgresOutbox(Outbox):
         self.host = host_identity()
         self.pid = os.getpid()
         self.token = uuid.uuid4().hex
-        #: When every row this handle holds was last known to be leased (time.time()).
-        self.renewed_at = time.time()
-        # The rows this handle holds, and those another process took over from it (found
-        # by a renewal that came too late): never sent, whatever the lease clock says.
-        self._held: set[str] = set()
-        self._lost: set[str] = set()
+        self.rows = Holdings()
         self._malformed: list[Event] = []  # buried by claim, not yet taken (take_malformed)
-        # Rows being written now, or whose write was cut off (they may be ours: the event
-        # is in memory): never released as orphans. And whether a claim was cut off after
-        # it was sent: it may have leased rows this handle never saw, which would hold
-        # their visits back until the lease ran out; the next claim releases them.
-        self._writing: set[str] = set()
+        # Whether a claim was cut off after it was sent: it may have leased rows this
+        # handle never saw, which would hold their visits back until their lease ran out;
+        # the next claim gives them back first.
         self._orphans = False
-        self._ids_lock = threading.Lock()
+        self._ids_lock = threading.Lock()  # dead_letters and _malformed
         self._deletes: Batch[str] = Batch(self._delete_rows)
         self.run(lambda conn: None)  # connect now: a wrong URL is a set-up error
         if create:
@@ -120,21 +114,18 @@ class PostgresOutbox(Outbox):
             "token": self.token,
             "lease": self.lease,
         }
-        with self._ids_lock:
-            self._writing.add(event.event_id)
+        self.rows.writing(event.event_id)
         try:
             row = self._db.run(lambda conn: self._put(conn, params))
         except OutboxUncertain:
-            raise  # (left in _writing: its row may be ours, the event is in memory)
+            raise  # (still "writing": its row may be ours, the event is in memory)
         except BaseException:
-            with self._ids_lock:
-                self._writing.discard(event.event_id)
+            self.rows.written(event.event_id)
             raise
-        with self._ids_lock:
-            self._writing.discard(event.event_id)
+        self.rows.written(event.event_id)
         mine = row is not None and bool(row[0])
         if mine:
-            self._hold([event.event_id])
+            self.rows.hold([event.event_id])
         return mine
 
     @staticmethod
@@ -155,7 +146,7 @@ class PostgresOutbox(Outbox):
         self.run(
             lambda conn: conn.execute(DELETE, (ids,))
         )
-        self._forget(ids)
+        self.rows.forget(ids)
 
     def bury(self, event_id: str, reason: str, answer: str | None = None) -> None:
         """Move the row to the dead letters (``affy_outbox_dead``), with AFFY's answer."""
@@ -165,7 +156,7 @@ class PostgresOutbox(Outbox):
         """``bury``; whether this handle moved the row (and counted it)."""
         params = {"id": event_id, "reason": reason, "answer": answer}
         moved: int = self.run(lambda conn: conn.execute(BURY, params).fetchone()[0])
-        self._forget([event_id])
+        self.rows.forget([event_id])
         with self._ids_lock:
             self.dead_letters += moved
         return moved > 0
@@ -177,23 +168,10 @@ class PostgresOutbox(Outbox):
             self.run(
                 lambda conn: conn.execute(RELEASE, (ids, self.token))
             )
-            self._forget(ids)
+            self.rows.forget(ids)
 
     def release_all(self) -> None:
-        with self._ids_lock:
-            held = list(self._held | self._lost)
-        self.release(held)
-
-    def _hold(self, ids: Iterable[str]) -> None:
-        with self._ids_lock:
-            self._held.update(ids)
-
-    def _forget(self, ids: Iterable[str]) -> None:
-        ids = list(ids)
-        with self._ids_lock:
-            self._held.difference_update(ids)
-            self._lost.difference_update(ids)
-            self._writing.difference_update(ids)
+        self.release(self.rows.held_or_lost())
 
     # -- leases -------------------------------------------------------------------------
 
@@ -201,11 +179,9 @@ class PostgresOutbox(Outbox):
         """Extend the lease of every row this handle holds; how many. A row we held
         that is no longer ours was taken over while we were late: marked lost."""
         now = time.time()
-        with self._ids_lock:
-            held = list(self._held)
+        held = self.rows.held()
         if not held:
-            with self._ids_lock:
-                self.renewed_at = now
+            self.rows.renewed([], set(), now)
             return 0
         renewed = self.run(
             lambda conn: {
@@ -213,18 +189,13 @@ class PostgresOutbox(Outbox):
                 for (event_id,) in conn.execute(RENEW, (self.lease, self.token, held))
             }
         )
-        with self._ids_lock:
-            # Only rows asked about: one held meanwhile (put, claim) is renewed next time.
-            lost = self._held.intersection(held) - renewed
-            self._lost |= lost
-            self._held -= lost
-            self.renewed_at = now
+        self.rows.renewed(held, renewed, now)
         return len(renewed)
 
     def holds(self, event_id: str) -> bool:
-        if event_id in self._lost or event_id not in self._held:
+        if not self.rows.is_held(event_id):
             return False  # taken over, or never ours (waiting for its visit's turn)
-        if time.time() < self.renewed_at + self.lease * 0.75:
+        if time.time() < self.rows.renewed_at + self.lease * 0.75:
             return True  # our leases are surely valid: no round trip per send
         try:  # our renewal ran late (a frozen process): is the row still ours?
             held: bool = self.run(
@@ -236,8 +207,7 @@ class PostgresOutbox(Outbox):
         except OutboxError:
             return True  # cannot tell: sending twice is safer than never (AFFY dedupes)
         if not held:
-            with self._ids_lock:
-                self._lost.add(event_id)
+            self.rows.lose(event_id)
         return held
 
     # -- claiming -----------------------------------------------------------------------
@@ -262,14 +232,13 @@ class PostgresOutbox(Outbox):
                 if self._bury(event_id, MALFORMED, str(exc)):  # kept even if a later one fails
                     with self._ids_lock:
                         self._malformed.append(stand_in(event_id, kind, key, created, None))
-        self._hold(e.event_id for e in events)
+        self.rows.hold(e.event_id for e in events)
         return events
 
     def _release_orphans(self) -> None:
         """Give back the rows leased to this handle that it does not know of (a claim cut
         off after the server ran it); raises OutboxError (tried again next claim)."""
-        with self._ids_lock:
-            known = list(self._held | self._lost | self._writing)
+        known = self.rows.known()
         self.run(lambda conn: conn.execute(RELEASE_UNKNOWN, (self.token, known)))
         self._orphans = False
 
