@@ -299,3 +299,14 @@ def test_a_claim_cut_off_after_the_server_ran_it_holds_no_visit_back(
     monkeypatch.setattr(a, "_claim", real)
     assert sorted(ids(a.claim(10))) == sorted(ids(rows))  # given back, then claimed: no wait
     assert a.holds(held.event_id)
+
+
+def test_every_connection_detects_a_dead_peer(pg_url: str, handles: list[PostgresOutbox]) -> None:
+    """What docs/deployment.md says each outbox connection sets: TCP keepalives and
+    ``tcp_user_timeout`` (a network gone silent), and libpq's connect bound."""
+    a = handle(handles, pg_url, wait=1.5)
+    params = a.run(lambda conn: conn.info.get_parameters())
+    assert params["keepalives"] == "1"
+    assert (params["keepalives_idle"], params["keepalives_interval"]) == ("5", "2")
+    assert params["keepalives_count"] == "3"
+    assert params["tcp_user_timeout"] == "1500" and params["connect_timeout"] == "2"
